@@ -1,0 +1,3 @@
+from geodistill_ros.cli import main
+
+raise SystemExit(main())
