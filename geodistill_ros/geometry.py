@@ -6,7 +6,8 @@ Frames and units (REP-103 / REP-105)
   ``(lat0_deg, lon0_deg, alt0_m)``.
 - ``yaw_rad``: heading of the robot's x axis, counter-clockwise from east.
   ``azimuth_rad`` (a compass bearing): clockwise from north.  ``azimuth = pi/2 - yaw``.
-- Camera optical frame (pinhole): z forward, x right, y down.
+- Camera optical frame (pinhole): z forward, x right, y down. Pinhole intrinsics (fx, fy, cx, cy) follow
+  OpenCV / CameraInfo: pixel centres at integer coordinates.
 
 Images
 ------
@@ -241,9 +242,13 @@ def north_align_shift_px(yaw_rad: float, width: int) -> float:
 
 # --- pinhole -----------------------------------------------------------------------------------------
 def pinhole_ray_directions(width: int, height: int, fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
-    """Unit rays ``[H, W, 3]`` in the optical frame (x right, y down, z forward) through pixel centres."""
-    cols = np.arange(width, dtype=np.float64) + 0.5
-    rows = np.arange(height, dtype=np.float64) + 0.5
+    """Unit rays ``[H, W, 3]`` in the optical frame (x right, y down, z forward) through pixel centres.
+
+    Pinhole intrinsics follow OpenCV / ``sensor_msgs/CameraInfo``: pixel *centres* sit at integer coordinates
+    (column ``i`` is at ``u = i``), unlike the continuous coordinates used for panoramas and satellite patches.
+    """
+    cols = np.arange(width, dtype=np.float64)
+    rows = np.arange(height, dtype=np.float64)
     uu, vv = np.meshgrid(cols, rows)
     rays = np.stack([(uu - cx) / fx, (vv - cy) / fy, np.ones_like(uu)], axis=-1)
     return rays / np.linalg.norm(rays, axis=-1, keepdims=True)
