@@ -11,7 +11,7 @@ demo: setup
 	@$(ENV) $(VENV)/bin/python -m geodistill_ros demo $(ARGS)
 
 test: setup
-	@$(ENV) $(VENV)/bin/python -m pytest $(ARGS)
+	@$(ENV) GEODISTILL_REQUIRE_ROS=1 $(VENV)/bin/python -m pytest $(ARGS)
 
 lint: setup
 	@$(VENV)/bin/ruff check .
