@@ -72,3 +72,21 @@ def test_launch_and_config_are_installed_as_data_files():
     assert 'glob("launch/*.launch.py")' in setup_py and 'glob("config/*.yaml")' in setup_py
     assert list((REPO / "launch").glob("*.launch.py")), "no launch file to install"
     assert list((REPO / "config").glob("*.yaml")), "no config file to install"
+
+
+def test_colcon_style_install_layout(tmp_path):
+    """What colcon's ament_python build does: setup.py install into a prefix. ros2 run looks for executables in
+    lib/<package>/, ros2 launch for share/<package>/launch, the ament index for the package marker."""
+    prefix = tmp_path / "install"
+    proc = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build", "--build-base", str(tmp_path / "build"), "egg_info",
+         "--egg-base", str(tmp_path), "install", "--prefix", str(prefix), "--single-version-externally-managed",
+         "--root", "/"],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (prefix / "lib/geodistill_ros/localizer_node").is_file()
+    assert (prefix / "lib/geodistill_ros/geodistill").is_file()
+    assert (prefix / "share/ament_index/resource_index/packages/geodistill_ros").is_file()
+    assert (prefix / "share/geodistill_ros/package.xml").is_file()
+    assert list((prefix / "share/geodistill_ros/launch").glob("*.launch.py"))
+    assert list((prefix / "share/geodistill_ros/config").glob("*.yaml"))
