@@ -50,3 +50,34 @@ def test_image_and_pose_cross_process(rclpy_context, ros_env):
     assert pose.header.frame_id == "map"
     assert (pose.pose.pose.position.x, pose.pose.pose.position.y) == (12.5, -3.25)
     assert list(pose.pose.covariance) == [float(i) for i in range(36)]
+
+
+def test_full_size_panorama_over_best_effort(rclpy_context, ros_env):
+    """A 2048x1024 rgb8 panorama (6 MB) over sensor-data QoS between processes. Without the enlarged Fast DDS
+    shared-memory segment (config/fastdds_shm.xml) none of these arrive."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    assert ros_env["FASTDDS_DEFAULT_PROFILES_FILE"].endswith("fastdds_shm.xml")
+    assert ros_env["FASTRTPS_DEFAULT_PROFILES_FILE"].endswith("fastdds_shm.xml")
+    node = rclpy.create_node("geodistill_big_sub", context=rclpy_context)
+    executor = SingleThreadedExecutor(context=rclpy_context)
+    executor.add_node(node)
+    got = []
+    node.create_subscription(Image, "peer/big_image", got.append, qos_profile_sensor_data)
+    peer = subprocess.Popen([sys.executable, str(REPO / "tests/helpers/ros_big_image_publisher.py"), "1024", "2048"],
+                            env=ros_env)
+    try:
+        spin_until(executor, lambda: len(got) >= 20 or peer.poll() is not None, timeout_s=60.0)
+        spin_until(executor, lambda: len(got) >= 20, timeout_s=2.0)
+    finally:
+        peer.kill()
+        peer.wait(timeout=10)
+        executor.shutdown()
+        node.destroy_node()
+    assert len(got) >= 18, f"only {len(got)} of 20 full-size images arrived over best effort"
+    last = got[-1]
+    assert (last.height, last.width, len(last.data)) == (1024, 2048, 1024 * 2048 * 3)
+    assert bytes(last.data[:3]) == bytes([int(last.header.frame_id)] * 3)
