@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("geodistill_ros.replay", "play a rosbag2 over DDS (ros2 bag play without rosbag2)"),
     "eval-bag": ("geodistill_ros.evaluation", "score the localizer (or a recorded output bag) on a bag"),
     "demo": ("geodistill_ros.demo", "the end-to-end demo on the embedded synthetic world"),
+    "node-bench": ("geodistill_ros.node_bench", "latency, CPU and memory of the node process at camera rate"),
 }
 
 
