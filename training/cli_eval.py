@@ -1,0 +1,114 @@
+"""``geodistill eval --checkpoint PATH --data ROOT [--split test] --fov 360 180 90 --out metrics.json``.
+
+Writes ``{"fov": {"360": {...}, "180": {...}, "90": {...}}, "posterior_temperature": T, ...}`` with the
+metrics of :data:`training.evaluate.METRIC_KEYS`, an error-CDF plot and probability-map overlays next to
+the JSON. The posterior temperature is fitted first on held-out data (``--calib-data``/``--calib-split``,
+default: the same root's ``val`` split) by minimising the Gaussian NLL, and stored in the checkpoint
+(``posterior_temperature``) unless ``--no-store``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="localizer checkpoint (weak.pt / student.pt)")
+    parser.add_argument("--data", required=True, help="VIGOR-layout dataset root")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--fov", type=float, nargs="+", default=[360.0, 180.0, 90.0],
+                        help="query FoVs in degrees: 360 panorama, >=180 sector, <180 pinhole")
+    parser.add_argument("--out", required=True, help="metrics JSON path")
+    parser.add_argument("--orientation", default=None, help="orientation checkpoint for the yaw metrics")
+    parser.add_argument("--calib-data", default=None, help="held-out data for the temperature fit (default --data)")
+    parser.add_argument("--calib-split", default="val")
+    parser.add_argument("--calib-samples", type=int, default=120)
+    parser.add_argument("--temperature", type=float, default=None, help="use this posterior temperature, no fit")
+    parser.add_argument("--max-samples", type=int, default=None)
+    parser.add_argument("--vigor-mode", default="same", choices=("same", "cross"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--no-store", action="store_true", help="do not write the temperature into the checkpoint")
+    parser.add_argument("--no-plots", action="store_true")
+
+
+def run(args) -> int:
+    from training.checkpoint import load_raw
+    from training.datasets.vigor import DatasetError, VigorDataset
+    from training.evaluate import collect, fit_temperature, metrics, plot_results
+    from training.models import load_checkpoint
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = load_checkpoint(args.checkpoint)
+    if "localizer" not in bundle:
+        print(f"{args.checkpoint} is not a localizer checkpoint", file=sys.stderr)
+        return 2
+    loc = bundle["localizer"]
+    meta = bundle["meta"]
+    orientation = None
+    if args.orientation:
+        ob = load_checkpoint(args.orientation)
+        if "orientation" not in ob:
+            print(f"{args.orientation} is not an orientation checkpoint", file=sys.stderr)
+            return 2
+        orientation = ob["orientation"]
+
+    def dataset(root, split):
+        c = loc.cfg
+        return VigorDataset(root, split=split, mode=args.vigor_mode, sat_size_px=c.sat_size_px,
+                            meters_per_pixel=c.meters_per_pixel, canvas_hw=(c.ground_height_px, c.ground_width_px))
+
+    t0 = time.time()
+    try:
+        test = dataset(args.data, args.split)
+        temperature = args.temperature
+        if temperature is None:
+            calib = dataset(args.calib_data or args.data, args.calib_split)
+            cal = collect(loc, calib, args.fov, None, args.calib_samples, seed=args.seed + 1)
+            logits = [x for d in cal.values() for x in d["logits"]]
+            gts = [x for d in cal.values() for x in d["gt"]]
+            temperature = fit_temperature(logits, gts, meta)
+    except DatasetError as e:
+        print(f"dataset error: {e}", file=sys.stderr)
+        return 2
+    col = collect(loc, test, args.fov, orientation, args.max_samples, seed=args.seed)
+    result = {"fov": {k: metrics(d["logits"], d["gt"], d["yaw_err"], temperature, meta) for k, d in col.items()},
+              "posterior_temperature": temperature, "model_temperature": loc.temperature,
+              "checkpoint": str(args.checkpoint), "orientation": args.orientation, "data": str(args.data),
+              "split": args.split, "calibration": {"data": str(args.calib_data or args.data),
+                                                   "split": args.calib_split, "samples": args.calib_samples},
+              "seconds": time.time() - t0}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not args.no_plots:
+        prefix = str(out.with_suffix(""))
+        result["plots"] = plot_results(col, temperature, meta, prefix)
+    out.write_text(json.dumps(result, indent=2))
+    if not args.no_store and args.temperature is None:
+        state = load_raw(args.checkpoint)
+        state["posterior_temperature"] = temperature
+        torch.save(state, args.checkpoint)
+    for k, m in result["fov"].items():
+        yaw = f"{m['yaw_median_deg']:.2f}" if m["yaw_median_deg"] is not None else "-"
+        print(f"FoV {k:>3}: mean {m['mean_m']:.2f} m  median {m['median_m']:.2f} m  R@1m {m['recall_1m']:.3f}  "
+              f"R@3m {m['recall_3m']:.3f}  yaw med {yaw}  in95 {m['in_95_ellipse']:.3f}  nll {m['nll']:.2f}  "
+              f"n {m['n']}")
+    print(f"posterior_temperature {temperature:.4f}; wrote {out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="geodistill eval", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""Torch models and checkpoint loading (API in docs/ARCHITECTURE.md, "Torch models")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from training.config import ModelConfig, OrientationConfig, model_config_from_dict, orientation_config_from_dict
+from training.models.localizer import Localizer
+from training.models.orientation import OrientationNet
+
+__all__ = ["Localizer", "OrientationNet", "build_localizer", "build_orientation", "load_checkpoint"]
+
+
+def build_localizer(cfg: ModelConfig) -> Localizer:
+    return Localizer(cfg)
+
+
+def build_orientation(cfg: OrientationConfig, model_cfg: ModelConfig) -> OrientationNet:
+    return OrientationNet(cfg, model_cfg)
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
+    """Load a checkpoint written by the training engine.
+
+    Returns ``{"localizer": nn.Module}`` or ``{"orientation": nn.Module}`` (in eval mode) plus ``"config"``
+    (the full training config dict) and ``"meta"`` (stage, step, metrics, model metadata).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    if not isinstance(ckpt, dict) or "model_args" not in ckpt or "state_dict" not in ckpt:
+        raise ValueError(f"{path} is not a geodistill training checkpoint")
+    args = ckpt["model_args"]
+    model_cfg = model_config_from_dict(args["model"])
+    meta = {k: ckpt.get(k) for k in ("stage", "step", "metrics", "config_hash", "posterior_temperature")}
+    if args["kind"] == "localizer":
+        model = Localizer(model_cfg)
+        key = "localizer"
+    elif args["kind"] == "orientation":
+        model = OrientationNet(orientation_config_from_dict(args["orientation"]), model_cfg)
+        key = "orientation"
+    else:
+        raise ValueError(f"unknown model kind {args['kind']!r} in {path}")
+    model.load_state_dict(ckpt["state_dict"])
+    model.eval()
+    meta.update(model_meta(model))
+    return {key: model, "config": ckpt.get("config", {}), "meta": meta}
+
+
+def model_meta(model) -> dict:
+    """The model.json fields that come from the torch model."""
+    if isinstance(model, Localizer):
+        c = model.cfg
+        return {"sat_size_px": c.sat_size_px, "meters_per_pixel": c.meters_per_pixel,
+                "ground_height_px": c.ground_height_px, "ground_width_px": c.ground_width_px,
+                "camera_height_m": c.camera_height_m, "prob_stride_px": model.prob_stride_px,
+                "prob_origin_px": model.prob_origin_px, "temperature": model.temperature,
+                "levels": len(model.strides), "level_strides": list(model.strides)}
+    if isinstance(model, OrientationNet):
+        c = model.cfg
+        return {"orientation": {"bins": c.bins, "range_deg": c.range_deg, "sat_size_px": c.sat_size_px},
+                "meters_per_pixel": model.model_cfg.meters_per_pixel,
+                "ground_height_px": model.model_cfg.ground_height_px,
+                "ground_width_px": model.model_cfg.ground_width_px}
+    return {}

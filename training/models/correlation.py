@@ -1,0 +1,65 @@
+"""Masked normalized cross-correlation of BEV templates over satellite feature maps (conv2d)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-6
+
+
+def _normalise_template(template: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    t = template * mask
+    norm = t.flatten(1).norm(dim=1).clamp_min(EPS)
+    return t / norm[:, None, None, None]
+
+
+def ncc_positive(sat: torch.Tensor, template: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each template against its own satellite map.
+
+    Args:
+        sat: ``[B, C, H, W]``; template: ``[B, C, K, K]`` (K odd); mask: ``[B, 1, K, K]`` in [0, 1].
+    Returns:
+        ``[B, H, W]`` scores in [-1, 1]; cell ``(i, j)`` = template centre on satellite cell ``(i, j)``.
+    """
+    b, c, h, w = sat.shape
+    k = template.shape[-1]
+    pad = k // 2
+    t = _normalise_template(template, mask)
+    num = F.conv2d(sat.reshape(1, b * c, h, w), t, padding=pad, groups=b)
+    energy = (sat * sat).sum(dim=1, keepdim=True).reshape(1, b, h, w)
+    den = F.conv2d(energy, mask * mask, padding=pad, groups=b).clamp_min(EPS).sqrt()
+    return (num / den).reshape(b, h, w)
+
+
+def ncc_all_pairs(sat: torch.Tensor, template: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Every template against every satellite map: ``[B_ground, B_sat, H, W]``."""
+    k = template.shape[-1]
+    pad = k // 2
+    t = _normalise_template(template, mask)
+    num = F.conv2d(sat, t, padding=pad)  # [B_sat, B_ground, H, W]
+    energy = (sat * sat).sum(dim=1, keepdim=True)
+    den = F.conv2d(energy, mask * mask, padding=pad).clamp_min(EPS).sqrt()
+    return (num / den).transpose(0, 1)
+
+
+def _fft_xcorr_all_pairs(sat: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """``conv2d(sat, kernel, padding=K//2)`` (cross-correlation) for every kernel, via FFT: ``[B_s, B_k, H, W]``."""
+    b_s, c, h, w = sat.shape
+    k = kernel.shape[-1]
+    pad = k // 2
+    fh, fw = h + k - 1, w + k - 1
+    fs = torch.fft.rfft2(sat, s=(fh, fw))
+    fk = torch.fft.rfft2(torch.flip(kernel, dims=(-2, -1)), s=(fh, fw))
+    prod = torch.einsum("scij,kcij->skij", fs, fk)
+    full = torch.fft.irfft2(prod, s=(fh, fw))
+    return full[..., pad: pad + h, pad: pad + w]
+
+
+def ncc_all_pairs_fft(sat: torch.Tensor, template: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Same as :func:`ncc_all_pairs`, computed with FFTs (much cheaper for large templates on CPU)."""
+    t = _normalise_template(template, mask)
+    num = _fft_xcorr_all_pairs(sat, t)
+    energy = (sat * sat).sum(dim=1, keepdim=True)
+    den = _fft_xcorr_all_pairs(energy, mask * mask).clamp_min(EPS).sqrt()
+    return (num / den).transpose(0, 1)

@@ -1,0 +1,113 @@
+"""The cross-view localizer: satellite encoder, ground encoder, polar BEV projection, masked NCC per level.
+
+API (docs/ARCHITECTURE.md, "Torch models"):
+``encode_satellite(sat [B,3,S,S]) -> list[Tensor]`` one map per level (coarse first), and
+``match(ground [B,3,Hg,Wg], ground_mask [B,1,Hg,Wg], sat_feats) -> {"logits", "prob"}`` at the finest
+level's stride (``prob_stride_px``), cell ``(i, j)`` centred on satellite pixel
+``(prob_origin_px + i * stride, prob_origin_px + j * stride)``.  ``correlate`` also returns the per-level
+maps that the losses use.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.config import ModelConfig
+from training.models.blocks import UNetEncoder
+from training.models.correlation import ncc_all_pairs_fft, ncc_positive
+from training.models.projection import polar_grid, project_to_bev, template_cells
+
+GROUND_STRIDE = 2  # ground features are computed at half the canvas resolution
+_MEAN, _STD = 0.45, 0.25
+
+
+class Localizer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.backbone != "cnn":
+            raise ValueError(f"backbone {cfg.backbone!r} is not available in this build (use 'cnn')")
+        if len(cfg.feature_dim) != len(cfg.level_strides):
+            raise ValueError("feature_dim and level_strides need one entry per level")
+        if list(cfg.level_strides) != sorted(cfg.level_strides, reverse=True):
+            raise ValueError("level_strides must go from coarse to fine")
+        self.cfg = cfg
+        self.strides = tuple(int(s) for s in cfg.level_strides)
+        self.sat_encoder = UNetEncoder(3, cfg.sat_channels, min_stride=min(self.strides))
+        self.sat_heads = nn.ModuleList(
+            nn.Conv2d(self.sat_encoder.out_channels[s], d, 1) for s, d in zip(self.strides, cfg.feature_dim)
+        )
+        self.ground_encoder = UNetEncoder(4, cfg.ground_channels, min_stride=GROUND_STRIDE)
+        c_g = self.ground_encoder.out_channels[GROUND_STRIDE]
+        self.ground_heads = nn.ModuleList(nn.Conv2d(c_g, d, 1) for d in cfg.feature_dim)
+        feat_hw = (cfg.ground_height_px // GROUND_STRIDE, cfg.ground_width_px // GROUND_STRIDE)
+        self.template_sizes = []
+        for i, s in enumerate(self.strides):
+            k = template_cells(cfg.sat_size_px, s, cfg.template_fraction)
+            self.template_sizes.append(k)
+            grid = polar_grid(k, s, cfg.meters_per_pixel, cfg.camera_height_m, feat_hw)
+            self.register_buffer(f"grid_{i}", torch.from_numpy(grid), persistent=False)
+            mgrid = polar_grid(k, s, cfg.meters_per_pixel, cfg.camera_height_m,
+                               (cfg.ground_height_px, cfg.ground_width_px))
+            self.register_buffer(f"mask_grid_{i}", torch.from_numpy(mgrid), persistent=False)
+        self.log_temperature = nn.Parameter(torch.tensor(float(cfg.temperature)).log(), requires_grad=False)
+
+    # --- metadata --------------------------------------------------------------------------------
+    @property
+    def prob_stride_px(self) -> int:
+        return self.strides[-1]
+
+    @property
+    def prob_origin_px(self) -> float:
+        return self.strides[-1] / 2.0
+
+    @property
+    def temperature(self) -> float:
+        return float(self.log_temperature.exp())
+
+    # --- satellite -------------------------------------------------------------------------------
+    def encode_satellite(self, sat: torch.Tensor) -> list[torch.Tensor]:
+        feats = self.sat_encoder((sat - _MEAN) / _STD)
+        return [head(feats[s]) for s, head in zip(self.strides, self.sat_heads)]
+
+    # --- ground ----------------------------------------------------------------------------------
+    def project_ground(self, ground: torch.Tensor, ground_mask: torch.Tensor):
+        """BEV templates and their masks per level: lists of ``[B, C, K, K]`` and ``[B, 1, K, K]``."""
+        x = torch.cat([(ground - _MEAN) / _STD * ground_mask, ground_mask], dim=1)
+        feat = self.ground_encoder(x)[GROUND_STRIDE]
+        templates, masks = [], []
+        for i, head in enumerate(self.ground_heads):
+            g = head(feat)
+            bev = project_to_bev(g, getattr(self, f"grid_{i}"))
+            m = project_to_bev(ground_mask, getattr(self, f"mask_grid_{i}"))
+            templates.append(bev * m)
+            masks.append(m)
+        return templates, masks
+
+    # --- matching --------------------------------------------------------------------------------
+    def correlate(self, ground, ground_mask, sat_feats, all_pairs: bool = False) -> list[torch.Tensor]:
+        """Per-level NCC maps (coarse first): ``[B, H_l, W_l]`` or ``[B, B, H_l, W_l]`` if ``all_pairs``."""
+        templates, masks = self.project_ground(ground, ground_mask)
+        fn = ncc_all_pairs_fft if all_pairs else ncc_positive
+        return [fn(f, t, m) for f, t, m in zip(sat_feats, templates, masks)]
+
+    def fuse(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """Sum of the level maps, each bilinearly resampled to the finest level's grid (centres align)."""
+        fine = maps[-1]
+        out = fine
+        for m in maps[:-1]:
+            lead = m.shape[:-2]
+            up = F.interpolate(m.reshape(-1, 1, *m.shape[-2:]), size=fine.shape[-2:], mode="bilinear",
+                               align_corners=False)
+            out = out + up.reshape(*lead, *fine.shape[-2:])
+        return out
+
+    def match(self, ground, ground_mask, sat_feats) -> dict[str, torch.Tensor]:
+        logits = self.fuse(self.correlate(ground, ground_mask, sat_feats))
+        b = logits.shape[0]
+        prob = torch.softmax(logits.reshape(b, -1) / self.log_temperature.exp(), dim=1).reshape_as(logits)
+        return {"logits": logits, "prob": prob}
+
+    def forward(self, ground, ground_mask, sat):
+        return self.match(ground, ground_mask, self.encode_satellite(sat))
