@@ -77,7 +77,8 @@ class LocalizerConfig:
     posterior_temperature: float | None = None  # None: model.json posterior_temperature (else temperature)
     yaw_hypotheses: int = 12  # headings tried by the coarse search when there is no heading prior
     refine_orientation: bool = True  # use the orientation network when the model has one
-    rematch_after_refine: bool = True  # re-run the matcher at the refined yaw
+    rematch_after_refine: bool = True  # re-run the matcher at the refined yaw ...
+    rematch_min_correction_rad: float | None = None  # ... when it moved this much (None: half a canvas column)
     yaw_prior_sigma_rad: float = math.radians(5.0)  # default 1-sigma of a heading prior without a variance
     position_variance_floor_m2: float = 0.04  # (0.2 m)^2: no position variance below this
     yaw_variance_floor_rad2: float = math.radians(0.5) ** 2
@@ -428,7 +429,10 @@ class Localizer:
             # with a prior, the fused orientation distribution is the posterior; without, add the search spread
             yaw_var = corr_var + (spread_var if prior_var is None else 0.0)
             yaw_source += "+refined"
-            if self.config.rematch_after_refine:
+            min_correction = self.config.rematch_min_correction_rad
+            if min_correction is None:  # below half a canvas column the canvas would barely change
+                min_correction = math.pi / self.canvas_hw[1]
+            if self.config.rematch_after_refine and abs(correction) >= min_correction:
                 canvas, mask = self._canvas(image, camera, cam_yaw)
                 logits = self._match(canvas, mask, cache)
                 post = posterior_from_logits(logits, self.temperature, self.prob_origin_px, self.prob_stride_px,

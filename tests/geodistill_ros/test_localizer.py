@@ -163,6 +163,18 @@ def test_wrong_heading_prior_is_corrected_by_refinement():
     assert abs(math.degrees(geometry.wrap_angle(est.yaw_rad - yaw))) < 1.5
 
 
+def test_rematch_only_when_refinement_moves_the_canvas():
+    yaw = math.radians(30.0)
+    exact, off = FakeModel(), FakeModel()
+    est = _localizer(model=exact).localize(render_panorama(yaw), panorama_camera(), _prior(*TRUTH_EN),
+                                           YawPrior(yaw, math.radians(3) ** 2))
+    assert abs(math.degrees(geometry.wrap_angle(est.yaw_rad - yaw))) < 0.7
+    assert exact.calls["orientation"] == 1 and exact.calls["match"] == 1  # sub-column correction: no rematch
+    _localizer(model=off).localize(render_panorama(yaw), panorama_camera(), _prior(*TRUTH_EN),
+                                   YawPrior(yaw + math.radians(20), math.radians(30) ** 2))
+    assert off.calls["match"] == 2  # a 20 degree correction: matched again at the refined yaw
+
+
 @pytest.mark.parametrize("yaw_deg", [10.0, 100.0, -95.0, 179.0])
 def test_coarse_yaw_search_without_prior(yaw_deg):
     yaw = math.radians(yaw_deg)
@@ -172,7 +184,10 @@ def test_coarse_yaw_search_without_prior(yaw_deg):
     assert est.yaw_source == "search+refined"
     assert abs(math.degrees(geometry.wrap_angle(est.yaw_rad - yaw))) < 1.5
     assert math.hypot(est.x_m - TRUTH_EN[0], est.y_m - TRUTH_EN[1]) < 0.3
-    assert model.calls["match"] == 12 + 1  # hypotheses + re-match at the refined yaw
+    spacing = 2 * math.pi / 12
+    correction = geometry.wrap_angle(est.yaw_rad - round(est.yaw_rad / spacing) * spacing)
+    rematched = abs(correction) >= math.pi / CANVAS_HW[1]  # refined by more than half a canvas column
+    assert model.calls["match"] == 12 + int(rematched)  # hypotheses (+ a re-match at the refined yaw)
     _assert_spd(est.covariance)
 
 
