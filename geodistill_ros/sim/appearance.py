@@ -22,7 +22,7 @@ import numpy as np
 from . import layout as L
 from .config import GapConfig
 
-KIND_NONE, KIND_BUILDING, KIND_TRUNK, KIND_CAR, KIND_PERSON, KIND_HEDGE, KIND_POLE, KIND_SIGN = range(8)
+KIND_NONE, KIND_BUILDING, KIND_TRUNK, KIND_CAR, KIND_PERSON, KIND_HEDGE, KIND_POLE, KIND_SIGN, KIND_TRAILER = range(9)
 
 BASE_RGB = {L.GRASS: (72, 112, 46), L.ASPHALT: (78, 78, 82), L.SIDEWALK: (168, 163, 152), L.CURB: (196, 194, 186),
             L.MARK_WHITE: (228, 228, 222), L.MARK_YELLOW: (222, 182, 44), L.PLAZA: (176, 152, 126),
@@ -265,9 +265,12 @@ def build_scene(lay: L.Layout, rng: np.random.Generator, gap: GapConfig) -> dict
         grid.polyline(m, pts, hd["w"], 1)
         mk = m.astype(bool)
         solid_h[mk] = np.maximum(solid_h[mk], hd["h"])
-        solid_rgb[mk] = (50, 85, 38)
+        solid_rgb[mk] = hd.get("rgb", (50, 85, 38))
         solid_kind[mk] = KIND_HEDGE
-        sat[mk] = np.array([50, 85, 38], np.float32) * c_mul * 1.05
+        if "rgb" in hd:  # a fence: same colour at both times
+            sat[mk] = np.array(hd["rgb"], np.float32)
+        else:
+            sat[mk] = np.array([50, 85, 38], np.float32) * c_mul * 1.05
         sat_h[mk] = np.maximum(sat_h[mk], hd["h"])
 
     # cars
@@ -287,10 +290,12 @@ def build_scene(lay: L.Layout, rng: np.random.Generator, gap: GapConfig) -> dict
         if on_ground:
             solid_h[sl][inside] = c["h"]
             solid_rgb[sl][inside] = c["rgb"]
-            solid_kind[sl][inside] = KIND_CAR
+            solid_kind[sl][inside] = KIND_TRAILER if c.get("kind") == "trailer" else KIND_CAR
         if on_sat:
             un = u / (c["l"] / 2)
             glass = ((un > 0.2) & (un < 0.45)) | ((un < -0.5) & (un > -0.7))
+            if c.get("kind") == "trailer":  # a plain box roof
+                glass = np.zeros_like(glass)
             col = np.where(glass[..., None], np.float32(35), np.array(c["rgb"], np.float32)[None, None, :])
             edge = np.abs(v) > c["w"] / 2 - 0.15
             col = np.where(edge[..., None], col * 0.8, col)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-STYLES = ("downtown", "suburb", "rural")
+STYLES = ("downtown", "suburb", "rural", "industrial")  # append only: the index seeds the world
 DEFAULT_ORIGIN_LAT = 37.7793
 DEFAULT_ORIGIN_LON = -122.4193
 

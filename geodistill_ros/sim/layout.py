@@ -690,6 +690,10 @@ def generate_layout(rng: np.random.Generator, style: str, size_m: float, meters_
         gen.street_furniture(tree_p=0.4, tree_spacing=14.0, pole_spacing=35.0)
         gen.park_trees(6.0, radius=(2.0, 4.5), top=(5, 12), margin=0.5)
         gen.street_cars_and_people(curb_parking_p=0.3, moving_per_km=8, people_per_km=10)
+    elif style == "industrial":
+        from .industrial import generate_industrial
+
+        generate_industrial(gen)
     else:
         roads = roads_rural(rng, size_m)
         _fields(gen)

@@ -17,7 +17,7 @@ import math
 import cv2
 import numpy as np
 
-from .appearance import KIND_BUILDING, KIND_CAR, KIND_PERSON, KIND_SIGN
+from .appearance import KIND_BUILDING, KIND_CAR, KIND_PERSON, KIND_SIGN, KIND_TRAILER
 
 SKY_ZENITH = np.array([88, 138, 205], np.float32)
 SKY_HORIZON = np.array([198, 212, 228], np.float32)
@@ -388,6 +388,9 @@ class Renderer:
             zc, hc = z[car], hgt_u[pi[car]]
             paint(car[(zc > hc - 0.55) & (zc < hc - 0.08) & (zc >= 0.35)], (40, 48, 58))  # glass
             paint(car[zc < 0.35], (25, 25, 25))  # wheels
+        trl = np.flatnonzero(kind == KIND_TRAILER)
+        if len(trl):
+            paint(trl[z[trl] < 1.15], (28, 28, 30))  # under the box: chassis and wheels
         per = np.flatnonzero(kind == KIND_PERSON)
         if len(per):
             zp, hp = z[per], hgt_u[pi[per]]
