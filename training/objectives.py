@@ -75,10 +75,10 @@ class DistillObjective(nn.Module):
     def forward(self, batch: dict):
         sat, ground, mask = random_rotation(batch, self.cfg.rotate90, self.training)
         with torch.no_grad():
-            t_maps = self.teacher.correlate(ground, mask, self.teacher.encode_satellite(sat))
+            t_maps = self.teacher.correlate(ground, mask, self.teacher.encode_satellite(sat), fft=True)
         g_s, m_s = masked_query(ground, mask, self.cfg.fov_deg)
         feats = self.student.encode_satellite(sat)
-        s_maps = self.student.correlate(g_s, m_s, feats)
+        s_maps = self.student.correlate(g_s, m_s, feats, fft=True)
         losses = [distillation_loss(s_maps[i], t_maps[i], self.cfg.student_temperature,
                                     self.cfg.teacher_temperature) for i in self.cfg.levels]
         loss = torch.stack(losses).mean()

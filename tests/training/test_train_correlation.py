@@ -2,7 +2,7 @@
 
 import torch
 
-from training.models.correlation import ncc_all_pairs, ncc_all_pairs_fft, ncc_positive
+from training.models.correlation import ncc_all_pairs, ncc_all_pairs_fft, ncc_positive, ncc_positive_fft
 
 
 def _template_at(sat, r, c, k):
@@ -48,3 +48,16 @@ def test_all_pairs_diagonal_equals_positive_and_fft_agrees():
     for b in range(3):
         torch.testing.assert_close(allp[b, b], pos[b], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(fft, allp, atol=1e-4, rtol=1e-3)
+
+
+def test_positive_fft_matches_conv_values_and_gradients():
+    torch.manual_seed(3)
+    sat = torch.randn(2, 4, 18, 22, requires_grad=True)
+    t = torch.randn(2, 4, 7, 7, requires_grad=True)
+    mask = (torch.rand(2, 1, 7, 7) > 0.3).float()
+    conv, fft = ncc_positive(sat, t, mask), ncc_positive_fft(sat, t, mask)
+    torch.testing.assert_close(fft, conv, atol=1e-4, rtol=1e-3)
+    g_conv = torch.autograd.grad(conv[:, 5:12, 6:15].sum(), (sat, t))
+    g_fft = torch.autograd.grad(fft[:, 5:12, 6:15].sum(), (sat, t))
+    for a, b in zip(g_fft, g_conv):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)

@@ -43,17 +43,34 @@ def ncc_all_pairs(sat: torch.Tensor, template: torch.Tensor, mask: torch.Tensor)
     return (num / den).transpose(0, 1)
 
 
-def _fft_xcorr_all_pairs(sat: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """``conv2d(sat, kernel, padding=K//2)`` (cross-correlation) for every kernel, via FFT: ``[B_s, B_k, H, W]``."""
-    b_s, c, h, w = sat.shape
+def _fft_xcorr(sat: torch.Tensor, kernel: torch.Tensor, pairs: str) -> torch.Tensor:
+    """``conv2d(sat, kernel, padding=K//2)`` (cross-correlation, channels summed) via FFT.
+
+    ``pairs="all"``: every kernel on every map, ``[B_s, B_k, H, W]``; ``pairs="own"``: kernel ``b`` on map
+    ``b`` only, ``[B, H, W]``.
+    """
+    _, _, h, w = sat.shape
     k = kernel.shape[-1]
     pad = k // 2
     fh, fw = h + k - 1, w + k - 1
     fs = torch.fft.rfft2(sat, s=(fh, fw))
     fk = torch.fft.rfft2(torch.flip(kernel, dims=(-2, -1)), s=(fh, fw))
-    prod = torch.einsum("scij,kcij->skij", fs, fk)
+    prod = torch.einsum("scij,kcij->skij" if pairs == "all" else "bcij,bcij->bij", fs, fk)
     full = torch.fft.irfft2(prod, s=(fh, fw))
     return full[..., pad: pad + h, pad: pad + w]
+
+
+def _fft_xcorr_all_pairs(sat: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    return _fft_xcorr(sat, kernel, "all")
+
+
+def ncc_positive_fft(sat: torch.Tensor, template: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Same as :func:`ncc_positive`, computed with FFTs (training on CPU; ONNX export keeps the conv form)."""
+    t = _normalise_template(template, mask)
+    num = _fft_xcorr(sat, t, "own")
+    energy = (sat * sat).sum(dim=1, keepdim=True)
+    den = _fft_xcorr(energy, mask * mask, "own").clamp_min(EPS).sqrt()
+    return num / den
 
 
 def ncc_all_pairs_fft(sat: torch.Tensor, template: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

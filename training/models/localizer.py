@@ -16,7 +16,7 @@ from torch import nn
 
 from training.config import ModelConfig
 from training.models.blocks import UNetEncoder
-from training.models.correlation import ncc_all_pairs_fft, ncc_positive
+from training.models.correlation import ncc_all_pairs_fft, ncc_positive, ncc_positive_fft
 from training.models.projection import polar_grid, project_to_bev, template_cells
 
 GROUND_STRIDE = 2  # ground features are computed at half the canvas resolution
@@ -86,10 +86,15 @@ class Localizer(nn.Module):
         return templates, masks
 
     # --- matching --------------------------------------------------------------------------------
-    def correlate(self, ground, ground_mask, sat_feats, all_pairs: bool = False) -> list[torch.Tensor]:
-        """Per-level NCC maps (coarse first): ``[B, H_l, W_l]`` or ``[B, B, H_l, W_l]`` if ``all_pairs``."""
+    def correlate(self, ground, ground_mask, sat_feats, all_pairs: bool = False,
+                  fft: bool = False) -> list[torch.Tensor]:
+        """Per-level NCC maps (coarse first): ``[B, H_l, W_l]`` or ``[B, B, H_l, W_l]`` if ``all_pairs``.
+
+        ``fft=True`` computes the positive maps with FFTs (several times faster on CPU for the large
+        templates; the default conv form is what ONNX export traces). All-pairs maps always use FFTs.
+        """
         templates, masks = self.project_ground(ground, ground_mask)
-        fn = ncc_all_pairs_fft if all_pairs else ncc_positive
+        fn = ncc_all_pairs_fft if all_pairs else (ncc_positive_fft if fft else ncc_positive)
         return [fn(f, t, m) for f, t, m in zip(sat_feats, templates, masks)]
 
     def fuse(self, maps: list[torch.Tensor]) -> torch.Tensor:
