@@ -7,7 +7,8 @@ Figures (printed and written as JSON):
 - the node process's CPU (percent of one core; 200 % = both cores of a 2-core machine) and resident memory
   (RSS, MiB), sampled from ``/proc/<pid>`` while the node answers frames at camera rate (the window from its first
   to its last pose, so model loading is not counted);
-- frames answered / frames sent.
+- frames answered / frames sent, and the node's own view from its last ``/diagnostics`` (latency from the image
+  callback to the publish, p50 / p99 over its recent frames; frames dropped because a newer one arrived).
 
 It reuses the demo's pieces (world and bag cache, the node's command line, replay + record); the only
 difference from ``geodistill demo --rate R`` is the process sampling and the latency percentiles.
@@ -114,6 +115,25 @@ def latency_figures(latency_s: np.ndarray) -> dict:
             "latency_ms_max": round(float(lat.max()), 1), "latency_samples": int(lat.size)}
 
 
+def node_diagnostics(msg) -> dict:
+    """The node's own latency percentiles and drop count from one ``DiagnosticArray`` (empty if not the node's)."""
+    for status in msg.status:
+        values = {kv.key: kv.value for kv in status.values}
+        if "latency_ms_p99" not in values:
+            continue
+        out = {}
+        for key, name in (("latency_ms_p50", "node_latency_ms_p50"), ("latency_ms_p99", "node_latency_ms_p99"),
+                          ("frames_dropped", "node_frames_dropped"), ("frames_received", "node_frames_received")):
+            try:
+                value = float(values[key])
+            except (KeyError, ValueError):
+                continue
+            if np.isfinite(value):
+                out[name] = round(value, 1) if "latency" in name else int(value)
+        return out
+    return {}
+
+
 # --- the benchmark -------------------------------------------------------------------------------------------
 def run_bench(out: Path, frames: int = 60, rate: float = 1.0, model: str | None = None, backend: str | None = None,
               camera_hz: float | None = None) -> dict:
@@ -148,6 +168,9 @@ def run_bench(out: Path, frames: int = 60, rate: float = 1.0, model: str | None 
     frame_stamps = np.asarray(sensors.frames_ns, dtype=np.int64)
     with bagio.open_reader(recorded) as reader:
         pose_arrivals = [t for _, _, t, _ in bagio.iter_messages(reader, [f"{demo.NAMESPACE}/pose"])]
+        node_view = {}
+        for _, msgtype, _, raw in bagio.iter_messages(reader, ["/diagnostics"]):
+            node_view = node_diagnostics(bagio.deserialize(raw, msgtype)) or node_view
     figures = {"frames_sent": int(counts["published"].get(sensors.camera_topic, 0)),
                "poses": int(len(track)), "replay_rate": rate, "model": model or "shipped",
                "backend": backend or "auto", "cpu_count": os.cpu_count()}
@@ -156,6 +179,7 @@ def run_bench(out: Path, frames: int = 60, rate: float = 1.0, model: str | None 
     if camera_hz:
         figures["camera_hz"] = round(camera_hz * rate, 2)
     figures.update(latency_figures(track.latency_s))
+    figures.update(node_view)  # the node's own view (image callback -> publish), from its last diagnostic
     if len(pose_arrivals) >= 2:
         figures.update(samples.window(min(pose_arrivals), max(pose_arrivals)))
     (out / "node_bench.json").write_text(json.dumps(figures, indent=2))

@@ -56,3 +56,16 @@ def test_sampler_sees_this_process_burn_cpu():
     assert w["samples"] >= 5
     assert w["cpu_percent_of_one_core"] > 30.0  # a busy loop on a shared 2-core machine
     assert 10.0 < w["rss_mib_max"] < 10_000.0
+
+
+def test_node_diagnostics_reads_the_node_status_only():
+    from types import SimpleNamespace as NS
+
+    def status(**values):
+        return NS(values=[NS(key=k, value=v) for k, v in values.items()])
+
+    msg = NS(status=[status(other="1"), status(latency_ms_p50="47.5", latency_ms_p99="nan", frames_dropped="3",
+                                               frames_received="19")])
+    assert nb.node_diagnostics(msg) == {"node_latency_ms_p50": 47.5, "node_frames_dropped": 3,
+                                        "node_frames_received": 19}
+    assert nb.node_diagnostics(NS(status=[status(other="1")])) == {}
