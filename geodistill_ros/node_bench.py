@@ -136,10 +136,11 @@ def node_diagnostics(msg) -> dict:
 
 # --- the benchmark -------------------------------------------------------------------------------------------
 def run_bench(out: Path, frames: int = 60, rate: float = 1.0, model: str | None = None, backend: str | None = None,
-              camera_hz: float | None = None) -> dict:
+              camera_hz: float | None = None, node_params: dict[str, str] | None = None) -> dict:
     """Run the node on the demo bag at ``rate`` x real time and return the figures (also ``out/node_bench.json``).
 
-    ``camera_hz``: the bag's camera rate, reported for reference (read from the bag when None).
+    ``camera_hz``: the bag's camera rate, reported for reference (read from the bag when None);
+    ``node_params``: extra node parameters (``{"inference_threads": "1"}``), reported with the figures.
     """
     from geodistill_ros import bagio, demo, evaluation
 
@@ -152,6 +153,7 @@ def run_bench(out: Path, frames: int = 60, rate: float = 1.0, model: str | None 
     tiles = evaluation.default_tiles(sensors)
     remaps, params = demo.node_inputs(bag, sensors.camera_topic)
     params["processing_rate_hz"] = "0.0"  # answer every frame it can; the worker still keeps only the newest
+    params.update(node_params or {})
     cmd = demo.node_command(demo.params_file_path(), str(tiles), model, sensors.datum, backend, remaps, params)
     node_log = out / "node.log"
     recorded = out / "recorded"
@@ -173,7 +175,7 @@ def run_bench(out: Path, frames: int = 60, rate: float = 1.0, model: str | None 
             node_view = node_diagnostics(bagio.deserialize(raw, msgtype)) or node_view
     figures = {"frames_sent": int(counts["published"].get(sensors.camera_topic, 0)),
                "poses": int(len(track)), "replay_rate": rate, "model": model or "shipped",
-               "backend": backend or "auto", "cpu_count": os.cpu_count()}
+               "backend": backend or "auto", "cpu_count": os.cpu_count(), "node_params": dict(node_params or {})}
     if camera_hz is None and frame_stamps.size > 1:
         camera_hz = float((frame_stamps.size - 1) / ((frame_stamps[-1] - frame_stamps[0]) / 1e9))
     if camera_hz:
@@ -186,17 +188,35 @@ def run_bench(out: Path, frames: int = 60, rate: float = 1.0, model: str | None 
     return figures
 
 
+def parse_node_params(items: list[str]) -> dict[str, str]:
+    """``["inference_threads:=1", ...]`` (the ``--ros-args -p`` spelling) -> ``{"inference_threads": "1"}``."""
+    params = {}
+    for item in items:
+        name, sep, value = item.partition(":=")
+        if not sep or not name.strip():
+            raise ValueError(f"--param expects NAME:=VALUE, got {item!r}")
+        params[name.strip()] = value
+    return params
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/node_bench"), help="output folder")
     parser.add_argument("--frames", type=int, default=60, help="frames in the demo bag")
     parser.add_argument("--rate", type=float, default=1.0, help="replay speed (1.0 = the bag's camera rate)")
     parser.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     parser.add_argument("--backend", default=None, help="tensorrt | onnxruntime | torch (default: auto)")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="extra node parameter, e.g. -p inference_threads:=1 (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    figures = run_bench(args.out, frames=args.frames, rate=args.rate, model=args.model, backend=args.backend)
+    try:
+        params = parse_node_params(args.param)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    figures = run_bench(args.out, frames=args.frames, rate=args.rate, model=args.model, backend=args.backend,
+                        node_params=params)
     print(json.dumps(figures, indent=2))
     return 0
 

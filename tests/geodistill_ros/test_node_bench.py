@@ -69,3 +69,11 @@ def test_node_diagnostics_reads_the_node_status_only():
     assert nb.node_diagnostics(msg) == {"node_latency_ms_p50": 47.5, "node_frames_dropped": 3,
                                         "node_frames_received": 19}
     assert nb.node_diagnostics(NS(status=[status(other="1")])) == {}
+
+
+def test_node_params_use_the_ros_args_spelling():
+    assert nb.parse_node_params(["inference_threads:=1", "datum:=[1.0, 2.0]"]) == {
+        "inference_threads": "1", "datum": "[1.0, 2.0]"}
+    for bad in (["inference_threads=1"], [":=1"]):
+        with pytest.raises(ValueError, match="NAME:=VALUE"):
+            nb.parse_node_params(bad)
