@@ -2,16 +2,16 @@
 
 Figures (printed and written as JSON):
 
-- image-in -> pose-out latency over DDS, p50 / p95 / p99 / max in ms: the recorder's arrival time of each pose
-  minus the arrival time of the image with the same stamp (both taken in this process, on the same clock);
+- image-in -> pose-out latency over DDS, p50 / p95 / p99 / max in ms: from just after this process publishes an
+  image to the arrival of the pose with the same stamp (one clock; this process does not subscribe to the
+  images itself, so its receive path carries only the poses);
 - the node process's CPU (percent of one core; 200 % = both cores of a 2-core machine) and resident memory
   (RSS, MiB), sampled from ``/proc/<pid>`` while the node answers frames at camera rate (the window from its first
   to its last pose, so model loading is not counted);
 - frames answered / frames sent, and the node's own view from its last ``/diagnostics`` (latency from the image
   callback to the publish, p50 / p99 over its recent frames; frames dropped because a newer one arrived).
 
-It reuses the demo's pieces (world and bag cache, the node's command line, replay + record); the only
-difference from ``geodistill demo --rate R`` is the process sampling and the latency percentiles.
+It reuses the demo's world and bag cache, the node's command line and the bag player.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def parse_proc_statm_rss_mib(text: str) -> float:
 
 @dataclass
 class ProcessSamples:
-    """``t_ns`` wall-clock times (``time.time_ns``), ``cpu_s`` cumulative CPU seconds, ``rss_mib``."""
+    """``t_ns`` times (``time.monotonic_ns``), ``cpu_s`` cumulative CPU seconds, ``rss_mib``."""
 
     t_ns: list[int] = field(default_factory=list)
     cpu_s: list[float] = field(default_factory=list)
@@ -92,7 +92,7 @@ class ProcessSampler:
                 statm = Path(f"/proc/{self.pid}/statm").read_text()
             except OSError:  # the process ended
                 return
-            self.samples.t_ns.append(time.time_ns())
+            self.samples.t_ns.append(time.monotonic_ns())
             self.samples.cpu_s.append(parse_proc_stat(stat))
             self.samples.rss_mib.append(parse_proc_statm_rss_mib(statm))
             self._stop.wait(self.period_s)
@@ -135,14 +135,88 @@ def node_diagnostics(msg) -> dict:
 
 
 # --- the benchmark -------------------------------------------------------------------------------------------
+def _backend_loaded(msg) -> bool:
+    for status in msg.status:
+        values = {kv.key: kv.value for kv in status.values}
+        if "backend" in values and values["backend"] != "not loaded":
+            return True
+    return False
+
+
+def play_and_time(bag: Path, camera_topic: str, topics: list[str], pose_topic: str, rate: float,
+                  proc: subprocess.Popen, start_timeout_s: float = 180.0) -> dict:
+    """Replay ``topics`` of ``bag`` to the running node at ``rate`` and time every frame over DDS.
+
+    This process only publishes and listens to the (small) poses and diagnostics: it does not subscribe to the
+    images, so its own DDS receive path is not filled with camera data. Returns ``published`` and ``answered``
+    (image stamp -> ``time.monotonic_ns()`` after its publish / at its pose's arrival), ``diagnostics`` (the
+    node's last figures) and the replay counts.
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from geodistill_ros import bagio
+    from geodistill_ros.replay import BagPlayer, ReplayConfig
+
+    context = rclpy.context.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("geodistill_node_bench", context=context)
+    published: dict[int, int] = {}
+    answered: dict[int, int] = {}
+    state = {"loaded": False, "node_view": {}}
+
+    def on_pose(raw: bytes) -> None:
+        answered.setdefault(bagio.header_stamp_ns(raw), time.monotonic_ns())
+
+    def on_diagnostics(msg) -> None:
+        state["loaded"] = state["loaded"] or _backend_loaded(msg)
+        state["node_view"] = node_diagnostics(msg) or state["node_view"]
+
+    node.create_subscription(bagio.message_class("geometry_msgs/msg/PoseWithCovarianceStamped"), pose_topic,
+                             on_pose, QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE), raw=True)
+    node.create_subscription(bagio.message_class("diagnostic_msgs/msg/DiagnosticArray"), "/diagnostics",
+                             on_diagnostics, 10)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        player = BagPlayer(node, ReplayConfig(bag=bag, rate=rate, topics=topics, wait_s=start_timeout_s,
+                                              publish_last=[camera_topic]))
+        deadline = time.monotonic() + start_timeout_s
+        while not state["loaded"]:  # the model loads before the first frame, so frame 1 is timed like the rest
+            if proc.poll() is not None:
+                raise RuntimeError(f"the node exited with code {proc.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the node did not load its model within {start_timeout_s:.0f} s")
+            time.sleep(0.05)
+
+        def after_publish(topic, _t_ns, raw):
+            if topic == camera_topic:
+                published[bagio.header_stamp_ns(raw)] = time.monotonic_ns()
+
+        stats = player.play(progress=True, after_publish=after_publish)
+        wait_until = time.monotonic() + 3.0
+        while time.monotonic() < wait_until and len(answered) < len(published):
+            time.sleep(0.05)
+        time.sleep(1.1)  # one more diagnostics period
+        return {"published": published, "answered": answered, "diagnostics": dict(state["node_view"]),
+                "counts": dict(stats.published)}
+    finally:
+        executor.shutdown()
+        spinner.join(timeout=5.0)
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
 def run_bench(out: Path, frames: int = 60, rate: float = 1.0, model: str | None = None, backend: str | None = None,
-              camera_hz: float | None = None, node_params: dict[str, str] | None = None) -> dict:
+              node_params: dict[str, str] | None = None) -> dict:
     """Run the node on the demo bag at ``rate`` x real time and return the figures (also ``out/node_bench.json``).
 
-    ``camera_hz``: the bag's camera rate, reported for reference (read from the bag when None);
     ``node_params``: extra node parameters (``{"inference_threads": "1"}``), reported with the figures.
     """
-    from geodistill_ros import bagio, demo, evaluation
+    from geodistill_ros import demo, evaluation
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -155,35 +229,28 @@ def run_bench(out: Path, frames: int = 60, rate: float = 1.0, model: str | None 
     params["processing_rate_hz"] = "0.0"  # answer every frame it can; the worker still keeps only the newest
     params.update(node_params or {})
     cmd = demo.node_command(demo.params_file_path(), str(tiles), model, sensors.datum, backend, remaps, params)
-    node_log = out / "node.log"
-    recorded = out / "recorded"
-    with open(node_log, "wb") as log_file:
+    topics = [sensors.camera_topic, *(t for t in demo.INPUT_TOPICS.values() if t in remaps.values())]
+    with open(out / "node.log", "wb") as log_file:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=demo.ros_environment(),
                                 cwd=demo.REPO_DIR if (demo.REPO_DIR / "geodistill_ros").is_dir() else None)
         sampler = ProcessSampler(proc.pid).start()
         try:
-            counts = demo.replay_and_record(cfg, bag, recorded, proc, node_log, sensors.camera_topic)
+            timed = play_and_time(bag, sensors.camera_topic, topics, f"{demo.NAMESPACE}/pose", rate, proc)
         finally:
             samples = sampler.stop()
             demo.stop_process(proc)
-    track = evaluation.read_recorded(recorded, f"{demo.NAMESPACE}/pose", sensors.camera_topic)
+    published, answered = timed["published"], timed["answered"]
+    latency_s = np.array([(answered[s] - published[s]) / 1e9 for s in published if s in answered])
     frame_stamps = np.asarray(sensors.frames_ns, dtype=np.int64)
-    with bagio.open_reader(recorded) as reader:
-        pose_arrivals = [t for _, _, t, _ in bagio.iter_messages(reader, [f"{demo.NAMESPACE}/pose"])]
-        node_view = {}
-        for _, msgtype, _, raw in bagio.iter_messages(reader, ["/diagnostics"]):
-            node_view = node_diagnostics(bagio.deserialize(raw, msgtype)) or node_view
-    figures = {"frames_sent": int(counts["published"].get(sensors.camera_topic, 0)),
-               "poses": int(len(track)), "replay_rate": rate, "model": model or "shipped",
-               "backend": backend or "auto", "cpu_count": os.cpu_count(), "node_params": dict(node_params or {})}
-    if camera_hz is None and frame_stamps.size > 1:
-        camera_hz = float((frame_stamps.size - 1) / ((frame_stamps[-1] - frame_stamps[0]) / 1e9))
-    if camera_hz:
-        figures["camera_hz"] = round(camera_hz * rate, 2)
-    figures.update(latency_figures(track.latency_s))
-    figures.update(node_view)  # the node's own view (image callback -> publish), from its last diagnostic
-    if len(pose_arrivals) >= 2:
-        figures.update(samples.window(min(pose_arrivals), max(pose_arrivals)))
+    figures = {"frames_sent": len(published), "poses": len(answered), "replay_rate": rate,
+               "model": model or "shipped", "backend": backend or "auto", "cpu_count": os.cpu_count(),
+               "node_params": dict(node_params or {})}
+    if frame_stamps.size > 1:
+        figures["camera_hz"] = round(rate * (frame_stamps.size - 1) / ((frame_stamps[-1] - frame_stamps[0]) / 1e9), 2)
+    figures.update(latency_figures(latency_s))
+    figures.update(timed["diagnostics"])  # the node's own view (image callback -> publish)
+    if len(answered) >= 2:
+        figures.update(samples.window(min(answered.values()), max(answered.values())))
     (out / "node_bench.json").write_text(json.dumps(figures, indent=2))
     return figures
 
