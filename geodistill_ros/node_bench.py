@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-LOG = logging.getLogger("geodistill.node_bench")
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -115,34 +114,31 @@ def latency_figures(latency_s: np.ndarray) -> dict:
             "latency_ms_max": round(float(lat.max()), 1), "latency_samples": int(lat.size)}
 
 
-def node_diagnostics(msg) -> dict:
-    """The node's own latency percentiles and drop count from one ``DiagnosticArray`` (empty if not the node's)."""
+def node_status(msg) -> dict[str, str] | None:
+    """The key/values of the localizer node's status in one ``DiagnosticArray`` (None if it holds none)."""
     for status in msg.status:
         values = {kv.key: kv.value for kv in status.values}
-        if "latency_ms_p99" not in values:
+        if "latency_ms_p99" in values:
+            return values
+    return None
+
+
+def node_diagnostics(msg) -> dict:
+    """The node's own latency percentiles and drop count from one ``DiagnosticArray`` (empty if not the node's)."""
+    values = node_status(msg)
+    out = {}
+    for key, name in (("latency_ms_p50", "node_latency_ms_p50"), ("latency_ms_p99", "node_latency_ms_p99"),
+                      ("frames_dropped", "node_frames_dropped"), ("frames_received", "node_frames_received")):
+        try:
+            value = float((values or {})[key])
+        except (KeyError, ValueError):
             continue
-        out = {}
-        for key, name in (("latency_ms_p50", "node_latency_ms_p50"), ("latency_ms_p99", "node_latency_ms_p99"),
-                          ("frames_dropped", "node_frames_dropped"), ("frames_received", "node_frames_received")):
-            try:
-                value = float(values[key])
-            except (KeyError, ValueError):
-                continue
-            if np.isfinite(value):
-                out[name] = round(value, 1) if "latency" in name else int(value)
-        return out
-    return {}
+        if np.isfinite(value):
+            out[name] = round(value, 1) if "latency" in name else int(value)
+    return out
 
 
 # --- the benchmark -------------------------------------------------------------------------------------------
-def _backend_loaded(msg) -> bool:
-    for status in msg.status:
-        values = {kv.key: kv.value for kv in status.values}
-        if "backend" in values and values["backend"] != "not loaded":
-            return True
-    return False
-
-
 def play_and_time(bag: Path, camera_topic: str, topics: list[str], pose_topic: str, rate: float,
                   proc: subprocess.Popen, start_timeout_s: float = 180.0) -> dict:
     """Replay ``topics`` of ``bag`` to the running node at ``rate`` and time every frame over DDS.
@@ -170,7 +166,8 @@ def play_and_time(bag: Path, camera_topic: str, topics: list[str], pose_topic: s
         answered.setdefault(bagio.header_stamp_ns(raw), time.monotonic_ns())
 
     def on_diagnostics(msg) -> None:
-        state["loaded"] = state["loaded"] or _backend_loaded(msg)
+        values = node_status(msg)
+        state["loaded"] = state["loaded"] or (values or {}).get("backend", "not loaded") != "not loaded"
         state["node_view"] = node_diagnostics(msg) or state["node_view"]
 
     node.create_subscription(bagio.message_class("geometry_msgs/msg/PoseWithCovarianceStamped"), pose_topic,
