@@ -9,6 +9,7 @@ centre column or of the pinhole optical axis.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -66,6 +67,22 @@ class PinholeCamera:
                              self.pitch_rad)
 
 
+EQUIRECTANGULAR = "equirectangular"  # CameraInfo.distortion_model of a panorama
+
+
+def is_panorama_info(info) -> bool:
+    """Whether a ``CameraInfo``-like object (rclpy or rosbags) describes an equirectangular panorama."""
+    return str(info.distortion_model).lower() == EQUIRECTANGULAR
+
+
+def camera_from_info(info, pitch_rad: float = 0.0) -> PanoramaCamera | PinholeCamera:
+    """The camera model of a ``CameraInfo``-like object: ``distortion_model: equirectangular`` -> panorama,
+    else a pinhole from ``k`` (the models' own checks raise ``ValueError``; distortion is not undistorted)."""
+    if is_panorama_info(info):
+        return PanoramaCamera(int(info.width), int(info.height))
+    return PinholeCamera.from_k(np.asarray(info.k, np.float64), int(info.width), int(info.height), pitch_rad)
+
+
 def _as_float_image(image: np.ndarray) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB image [H, W, 3], got shape {image.shape}")
@@ -81,6 +98,15 @@ def canvas_directions(canvas_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarra
     v = np.arange(hg, dtype=np.float64) + 0.5
     uu, vv = np.meshgrid(u, v)
     return geometry.panorama_direction(uu, vv, wg, hg)
+
+
+@functools.lru_cache(maxsize=8)
+def _canvas_rays_enu(canvas_hw: tuple[int, int]) -> np.ndarray:
+    """Unit ENU direction ``[Hg, Wg, 3]`` of every canvas pixel (read-only; the same for every frame)."""
+    azimuth, zenith = canvas_directions(canvas_hw)
+    d_enu = np.stack([np.sin(zenith) * np.sin(azimuth), np.sin(zenith) * np.cos(azimuth), np.cos(zenith)], axis=-1)
+    d_enu.flags.writeable = False
+    return d_enu
 
 
 def _panorama_canvas(image: np.ndarray, yaw_rad: float, canvas_hw: tuple[int, int]):
@@ -108,8 +134,7 @@ def _pinhole_canvas(image: np.ndarray, camera: PinholeCamera, yaw_rad: float, ca
     if factor < 1.0:
         camera = camera.scaled(factor)
         image = cv2.resize(image, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
-    azimuth, zenith = canvas_directions(canvas_hw)
-    d_enu = np.stack([np.sin(zenith) * np.sin(azimuth), np.sin(zenith) * np.cos(azimuth), np.cos(zenith)], axis=-1)
+    d_enu = _canvas_rays_enu(canvas_hw)
     rot = geometry.optical_to_enu_rotation(yaw_rad, camera.pitch_rad)
     d_opt = d_enu @ rot  # rows: (R^T d)^T = d^T R
     z = d_opt[..., 2]

@@ -37,10 +37,10 @@ import numpy as np
 
 from geodistill_ros import geometry
 from geodistill_ros.camera import PanoramaCamera, PinholeCamera, ground_canvas
-from geodistill_ros.posterior import gaussian_log_prior, posterior_from_logits, softmax2d
+from geodistill_ros.inference.model_files import SAT_MULTIPLE_PX
+from geodistill_ros.posterior import cell_centers_px, gaussian_log_prior, posterior_from_logits, softmax2d
 
 DEFAULT_MODEL_DIR = str(Path(__file__).resolve().parent / "models")
-SAT_MULTIPLE_PX = 32
 INVALID_CELL_LOG_PRIOR = -1.0e6  # finite: excludes cells without imagery but never produces NaN
 MAX_VARIANCE = 1.0e6  # variances are capped here so a covariance is always finite
 
@@ -169,8 +169,17 @@ class _SatelliteCache:
     crop: object
     feats: dict
     center_en_m: np.ndarray
-    sat: np.ndarray  # float32 [1, 3, S, S]
     cell_log_prior: np.ndarray  # [Hp, Wp] 0 for cells with imagery, INVALID_CELL_LOG_PRIOR without (lazy)
+
+
+def _sat_input(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB ``[S, S, 3]`` -> float32 ``[1, 3, S, S]`` in [0, 1] (the networks' satellite input)."""
+    return (image.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+
+
+def _ground_inputs(canvas: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas ``[Hg, Wg, 3]`` and mask ``[Hg, Wg]`` -> float32 ``[1, 3, Hg, Wg]`` and ``[1, 1, Hg, Wg]``."""
+    return canvas.transpose(2, 0, 1)[None].astype(np.float32), mask[None, None].astype(np.float32)
 
 
 def _check_latlon(lat: float, lon: float, what: str) -> None:
@@ -228,8 +237,7 @@ def yaw_correction_distribution(yaw_logits: np.ndarray, bins_rad: np.ndarray, te
         raise LocalizerInputError(f"yaw_logits must be {bins_rad.shape[0]} finite values, got {z.shape[0]}")
     if prior_sigma_rad is not None:
         z = z - 0.5 * (bins_rad / prior_sigma_rad) ** 2
-    p = np.exp(z - z.max())
-    p /= p.sum()
+    p = softmax2d(z)
     k = int(np.argmax(p))
     half = min(10, k, len(p) - 1 - k)  # a window symmetric about the peak, so a truncated tail cannot bias it
     lo, hi = k - half, k + half + 1
@@ -284,8 +292,7 @@ def floor_covariance(cov3: np.ndarray, position_floor_m2: float, yaw_floor_rad2:
 def probability_mass_within(prob: np.ndarray, row_px: float, col_px: float, radius_px: float,
                             origin_px: float, stride_px: float) -> float:
     """Probability mass of the cells whose centre lies within ``radius_px`` of ``(row_px, col_px)``."""
-    rows = origin_px + stride_px * np.arange(prob.shape[0], dtype=np.float64)[:, None]
-    cols = origin_px + stride_px * np.arange(prob.shape[1], dtype=np.float64)[None, :]
+    rows, cols = cell_centers_px(prob.shape, origin_px, stride_px)
     near = (rows - row_px) ** 2 + (cols - col_px) ** 2 <= max(radius_px, 0.5 * stride_px) ** 2
     return float(np.clip(np.sum(prob[near]), 0.0, 1.0))
 
@@ -476,11 +483,10 @@ class Localizer:
         if image.shape != (self.search_size_px, self.search_size_px, 3):
             raise CoverageError(f"tile crop has shape {image.shape}, expected {self.search_size_px}^2 x 3")
         t = time.perf_counter()
-        sat = (image.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
-        feats = self.model.encode_satellite(sat)
+        feats = self.model.encode_satellite(_sat_input(image))
         timings["encode_ms"] = (time.perf_counter() - t) * 1e3
         ce, cn, _ = geometry.geodetic_to_enu(crop.center_lat, crop.center_lon, 0.0, self.datum[0], self.datum[1])
-        cache = _SatelliteCache(crop=crop, feats=feats, center_en_m=np.array([float(ce), float(cn)]), sat=sat,
+        cache = _SatelliteCache(crop=crop, feats=feats, center_en_m=np.array([float(ce), float(cn)]),
                                 cell_log_prior=np.zeros((0, 0)))
         self._cache = cache
         return cache, True
@@ -491,10 +497,9 @@ class Localizer:
             return np.zeros(shape)
         valid = np.asarray(valid, dtype=bool)
         size = valid.shape[0]
-        rows = self.prob_origin_px + self.prob_stride_px * np.arange(shape[0])
-        cols = self.prob_origin_px + self.prob_stride_px * np.arange(shape[1])
-        ri = np.clip(np.floor(rows).astype(int), 0, size - 1)
-        ci = np.clip(np.floor(cols).astype(int), 0, size - 1)
+        rows, cols = cell_centers_px(shape, self.prob_origin_px, self.prob_stride_px)
+        ri = np.clip(np.floor(rows.ravel()).astype(int), 0, size - 1)
+        ci = np.clip(np.floor(cols.ravel()).astype(int), 0, size - 1)
         ok = valid[np.ix_(ri, ci)]
         if ok.mean() < self.config.min_valid_fraction:
             raise CoverageError(f"only {100 * ok.mean():.0f}% of the satellite search patch has imagery "
@@ -519,9 +524,7 @@ class Localizer:
         return canvas, mask
 
     def _match(self, canvas: np.ndarray, mask: np.ndarray, cache: _SatelliteCache) -> np.ndarray:
-        ground = canvas.transpose(2, 0, 1)[None].astype(np.float32)
-        gmask = mask[None, None].astype(np.float32)
-        out = self.model.match(ground, gmask, cache.feats)
+        out = self.model.match(*_ground_inputs(canvas, mask), cache.feats)
         logits = np.asarray(out["logits"], dtype=np.float64)
         if logits.ndim == 3:
             logits = logits[0]
@@ -546,25 +549,21 @@ class Localizer:
             if log_prior is None:
                 log_prior = log_prior_for(logits.shape)
             scores.append(float(np.max(logits / self.temperature + log_prior)))
-            results.append((roll_yaw_rad(base_yaw, roll, wg), canvas, mask, logits))
+            results.append((roll_yaw_rad(base_yaw, roll, wg), roll, logits))
         scores = np.asarray(scores)
         best = int(np.argmax(scores))
         yaws = np.array([r[0] for r in results])
-        p = np.exp(scores - scores.max())
-        p /= p.sum()
+        p = softmax2d(scores)
         spacing = 2.0 * math.pi / n
         spread = float(np.sum(p * geometry.wrap_angle(yaws - yaws[best]) ** 2)) + spacing**2 / 12.0
-        yaw, canvas, mask, logits = results[best]
-        return yaw, canvas, mask, logits, log_prior, spread
+        yaw, roll, logits = results[best]  # only the winner's canvas is needed again
+        return yaw, np.roll(canvas0, roll, axis=1), np.roll(mask0, roll, axis=1), logits, log_prior, spread
 
     def _refine_yaw(self, cache, post, canvas, mask, prior_sigma_rad):
         side = self.orientation_sat_px
         patch = cv2.getRectSubPix(np.asarray(cache.crop.image), (side, side),
                                   (float(post.col_px) - 0.5, float(post.row_px) - 0.5))
-        sat_o = (patch.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
-        ground = canvas.transpose(2, 0, 1)[None].astype(np.float32)
-        gmask = mask[None, None].astype(np.float32)
-        yaw_logits = self.model.orientation(sat_o, ground, gmask)
+        yaw_logits = self.model.orientation(_sat_input(patch), *_ground_inputs(canvas, mask))
         mean, var, _ = yaw_correction_distribution(yaw_logits, self.orientation_bins_rad,
                                                    self.orientation_temperature, prior_sigma_rad)
         return mean, var

@@ -55,6 +55,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu, NavSatFix
 
 from geodistill_ros import ros_conversions as conv
 from geodistill_ros.camera import PanoramaCamera
+from geodistill_ros.inference.errors import InferenceError
 from geodistill_ros.localizer import (
     DEFAULT_MODEL_DIR,
     CoverageError,
@@ -64,6 +65,7 @@ from geodistill_ros.localizer import (
     LocalizerInputError,
     probability_overlay,
 )
+from geodistill_ros.tiles.errors import TileError, TileOutOfCoverage
 
 try:  # optional: map -> odom TF
     import tf2_ros  # type: ignore[import-not-found]
@@ -462,7 +464,7 @@ class LocalizerNode(Node):
                 self._next_build_s = time.monotonic() + 2.0
                 with self._lock:
                     self._rebuild = True
-                kind = "tile source" if "tile" in type(exc).__module__ else "model"
+                kind = "tile source" if isinstance(exc, TileError) else "model"
                 self._state["tile_status"] = f"error: {exc}" if kind == "tile source" else self._state["tile_status"]
                 self._problem("ERROR", f"cannot start the localizer ({kind}): {type(exc).__name__}: {exc}",
                               count="localizer_start_failures")
@@ -517,15 +519,12 @@ class LocalizerNode(Node):
             return self._problem("ERROR", f"GPS outside tile coverage: {exc}", count="tile_errors")
         except LocalizerError as exc:
             return self._problem("ERROR", f"localizer: {exc}", count="localizer_errors")
-        except Exception as exc:  # noqa: BLE001 - tile and inference errors are typed in their own packages
-            module = type(exc).__module__
-            if module.startswith("geodistill_ros.tiles"):
-                self._state["tile_status"] = f"{type(exc).__name__}: {exc}"
-                prefix = "GPS outside tile coverage" if "Coverage" in type(exc).__name__ else "tile source"
-                return self._problem("ERROR", f"{prefix}: {type(exc).__name__}: {exc}", count="tile_errors")
-            if module.startswith("geodistill_ros.inference"):
-                return self._problem("ERROR", f"inference: {type(exc).__name__}: {exc}", count="inference_errors")
-            raise
+        except TileError as exc:
+            self._state["tile_status"] = f"{type(exc).__name__}: {exc}"
+            prefix = "GPS outside tile coverage" if isinstance(exc, TileOutOfCoverage) else "tile source"
+            return self._problem("ERROR", f"{prefix}: {type(exc).__name__}: {exc}", count="tile_errors")
+        except InferenceError as exc:
+            return self._problem("ERROR", f"inference: {type(exc).__name__}: {exc}", count="inference_errors")
         self._state["tile_status"] = "ok"
         self._state["confidence"] = est.confidence
         if est.confidence < float(self._param("min_confidence")):
