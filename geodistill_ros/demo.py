@@ -34,9 +34,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 NAMESPACE = "/geodistill"
 INPUT_TOPICS = {  # node input (relative name) -> bag topic (the camera's is found in the bag)
-    "camera_info": "/camera/camera_info",
-    "gps/fix": "/gps/fix",
-    "imu": "/imu/data",
+    "camera_info": evaluation.CAMERA_INFO_TOPIC,
+    "gps/fix": evaluation.GPS_TOPIC,
+    "imu": evaluation.IMU_TOPIC,
 }
 
 
@@ -114,7 +114,9 @@ def ensure_bag(cfg: DemoConfig, world: Path) -> Path:
 # --- the model ----------------------------------------------------------------------------------------------
 def default_model_dir() -> Path:
     """The shipped default model folder (``geodistill_ros/models``), as the node resolves ``model_dir: ""``."""
-    return PACKAGE_DIR / "models"
+    from geodistill_ros.localizer import DEFAULT_MODEL_DIR
+
+    return Path(DEFAULT_MODEL_DIR)
 
 
 def params_model_dir(params_file: Path) -> str:

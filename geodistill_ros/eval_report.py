@@ -35,11 +35,8 @@ def map_background(tiles: str | None, datum, east_range, north_range, margin_m: 
     """``(image, extent)`` of the satellite imagery under the given ENU box (``None`` when unavailable)."""
     if not tiles:
         return None
-    try:
-        from geodistill_ros.tiles import TileError, open_tile_source
-    except ImportError as exc:  # pragma: no cover - the tiles package ships with the runtime
-        LOG.warning("no satellite background: %s", exc)
-        return None
+    from geodistill_ros.tiles import TileError, open_tile_source
+
     e0, e1 = east_range[0] - margin_m, east_range[1] + margin_m
     n0, n1 = north_range[0] - margin_m, north_range[1] + margin_m
     ce, cn = (e0 + e1) / 2.0, (n0 + n1) / 2.0

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from geodistill_ros import bagio, geometry, metrics
+from geodistill_ros.camera import camera_from_info
+from geodistill_ros.navsat import has_fix, navsat_cov_en
 
 LOG = logging.getLogger("geodistill.eval")
 
@@ -43,7 +45,6 @@ POSE_TYPES = ("geometry_msgs/msg/PoseWithCovarianceStamped", "geometry_msgs/msg/
 OUR_TOPIC = "/geodistill/pose"
 GPS_PRIOR_TOPIC = "/gps_prior/pose"
 WORLD_META = "geodistill_world.json"
-DEFAULT_GPS_SIGMA_M = 5.0  # used when a fix carries no covariance
 
 
 class EvaluationError(ValueError):
@@ -73,6 +74,10 @@ class Track:
 
     def __len__(self) -> int:
         return len(self.stamp_ns)
+
+    def take(self, idx) -> Track:
+        """The rows selected by ``idx`` (a boolean mask or integer indices), in that order."""
+        return Track(self.stamp_ns[idx], self.en[idx], self.yaw[idx], self.cov[idx], self.latency_s[idx])
 
     @classmethod
     def from_rows(cls, rows: list[tuple]) -> Track:
@@ -114,33 +119,11 @@ def pose_from_msg(msg, msgtype: str) -> tuple[int, float, float, float, np.ndarr
     return stamp, float(pose.position.x), float(pose.position.y), yaw, cov
 
 
-def navsat_cov_en(msg) -> np.ndarray:
-    """ENU (east, north) 2x2 covariance of a NavSatFix (a default when its covariance type is unknown)."""
-    cov = np.asarray(msg.position_covariance, np.float64).reshape(3, 3)[:2, :2]
-    if int(msg.position_covariance_type) == 0 or not np.all(np.isfinite(cov)) or cov[0, 0] <= 0 or cov[1, 1] <= 0:
-        return np.eye(2) * DEFAULT_GPS_SIGMA_M**2
-    return 0.5 * (cov + cov.T)
-
-
-def has_fix(msg) -> bool:
-    """A NavSatFix with a fix (status >= STATUS_FIX) and a finite position, as the node requires."""
-    return int(msg.status.status) >= 0 and math.isfinite(msg.latitude) and math.isfinite(msg.longitude)
-
-
 def imu_yaw(msg) -> tuple[float, float | None]:
     """ENU yaw (rad) of an Imu orientation and its variance (None when unknown)."""
     q = msg.orientation
     var = float(np.asarray(msg.orientation_covariance, np.float64).reshape(9)[8])
     return geometry.yaw_from_quaternion(q.x, q.y, q.z, q.w), (var if var > 0 and math.isfinite(var) else None)
-
-
-def camera_from_info(msg):
-    """A :mod:`geodistill_ros.camera` model from a CameraInfo (``distortion_model: equirectangular`` -> panorama)."""
-    from geodistill_ros.camera import PanoramaCamera, PinholeCamera
-
-    if str(msg.distortion_model).lower() == "equirectangular":
-        return PanoramaCamera(int(msg.width), int(msg.height))
-    return PinholeCamera.from_k(np.asarray(msg.k, np.float64), int(msg.width), int(msg.height))
 
 
 def image_from_msg(msg) -> np.ndarray:
@@ -258,21 +241,11 @@ def run_localizer(bag: Path, localizer, sensors: BagSensors, max_frames: int | N
     Each frame uses the latest camera_info, fix and IMU heading received before it (log order, as the node
     does). Returns the estimates and a dict of failure counts by exception type.
     """
+    from geodistill_ros.inference import InferenceError
     from geodistill_ros.localizer import GpsPrior, LocalizerError, YawPrior
+    from geodistill_ros.tiles import TileError
 
-    recoverable: tuple = (LocalizerError,)
-    try:
-        from geodistill_ros.tiles import TileError
-
-        recoverable += (TileError,)
-    except ImportError:  # pragma: no cover - tiles is part of the package
-        pass
-    try:
-        from geodistill_ros.inference import InferenceError
-
-        recoverable += (InferenceError,)
-    except ImportError:  # pragma: no cover
-        pass
+    recoverable = (LocalizerError, TileError, InferenceError)
     cam_topic = sensors.camera_topic
     rows, failures = [], {}
     n_frames = min(len(sensors.frames_ns), max_frames or len(sensors.frames_ns))
@@ -384,7 +357,7 @@ def score(track: Track, truth: Track, frames: int, max_gap_s: float = 1.0) -> Sc
                                               truth.yaw, max_gap_s=max_gap_s)
     if len(track) and not valid.any():
         raise EvaluationError("no estimate falls within the ground truth's time span (stamps do not match)")
-    kept = Track(track.stamp_ns[valid], track.en[valid], track.yaw[valid], track.cov[valid], track.latency_s[valid])
+    kept = track.take(valid)
     err = metrics.position_errors_m(kept.en, en[valid])
     yaw_err = metrics.yaw_errors_deg(kept.yaw, yaw[valid])
     nees = metrics.nees(kept.en - en[valid], kept.cov)
@@ -397,7 +370,7 @@ def dedupe(track: Track) -> Track:
     """One estimate per stamp (the first), so a republished pose is not counted twice."""
     _, first = np.unique(track.stamp_ns, return_index=True)
     first = np.sort(first)
-    return Track(track.stamp_ns[first], track.en[first], track.yaw[first], track.cov[first], track.latency_s[first])
+    return track.take(first)
 
 
 def restrict_to_frames(track: Track, frames_ns: np.ndarray) -> Track:
@@ -411,7 +384,7 @@ def restrict_to_frames(track: Track, frames_ns: np.ndarray) -> Track:
         keep = (track.stamp_ns >= frames_ns[0]) & (track.stamp_ns <= frames_ns[-1])
     elif not keep.all():
         LOG.info("ignoring %d estimates not stamped like a frame of this sequence", int((~keep).sum()))
-    return Track(track.stamp_ns[keep], track.en[keep], track.yaw[keep], track.cov[keep], track.latency_s[keep])
+    return track.take(keep)
 
 
 # --- the evo-readable output bag ----------------------------------------------------------------------

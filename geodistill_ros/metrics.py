@@ -16,13 +16,11 @@ Definitions (:func:`summarize`):
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from geodistill_ros.geometry import wrap_angle
+from geodistill_ros.posterior import CHI2_2DOF_95, mahalanobis2
 
-CHI2_2DOF_95 = -2.0 * math.log(0.05)  # 5.991...: 95% quantile of chi-squared with 2 dof
 RECALL_RADII_M = (1.0, 3.0, 5.0)
 
 
@@ -49,7 +47,7 @@ def nees(err_en, cov_en_m2) -> np.ndarray:
     det = cov[:, 0, 0] * cov[:, 1, 1] - cov[:, 0, 1] * cov[:, 1, 0]
     ok = np.isfinite(det) & (det > 1e-18) & np.all(np.isfinite(err), axis=1)
     if ok.any():
-        out[ok] = np.einsum("ni,nij,nj->n", err[ok], np.linalg.inv(cov[ok]), err[ok])
+        out[ok] = mahalanobis2(err[ok], cov[ok])
     return out
 
 

@@ -18,8 +18,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from sensor_msgs.msg import Image, NavSatFix, NavSatStatus
 
-from geodistill_ros import geometry
-from geodistill_ros.camera import PanoramaCamera, PinholeCamera
+from geodistill_ros import geometry, navsat
+from geodistill_ros.camera import camera_from_info, is_panorama_info
 from geodistill_ros.localizer import Estimate, GpsPrior, LocalizerInputError, YawPrior
 
 # encoding -> (channels, bytes per channel)
@@ -120,36 +120,31 @@ def rgb_to_image_msg(rgb: np.ndarray, stamp, frame_id: str) -> Image:
 # --- cameras, GPS, heading ----------------------------------------------------------------------------
 def camera_info_to_camera(msg, pitch_rad: float = 0.0):
     """``CameraInfo`` -> :class:`PinholeCamera` (or :class:`PanoramaCamera` for ``distortion_model:
-    equirectangular``). Distortion other than none / plumb_bob with zero coefficients is not undistorted."""
+    equirectangular``), validated (:func:`geodistill_ros.camera.camera_from_info` is the rule). Distortion other
+    than none / plumb_bob with zero coefficients is not undistorted."""
     width, height = int(msg.width), int(msg.height)
     if width < 2 or height < 2:
         raise ConversionError(f"CameraInfo has no usable size ({width}x{height})")
-    if str(msg.distortion_model).lower() == "equirectangular":
-        return PanoramaCamera(width=width, height=height)
-    k = np.asarray(msg.k, dtype=np.float64)
-    if k.size != 9 or not np.all(np.isfinite(k)) or k[0] <= 0 or k[4] <= 0:
-        raise ConversionError(f"CameraInfo K is not a valid pinhole matrix: {k.tolist()}")
+    if not is_panorama_info(msg):
+        k = np.asarray(msg.k, dtype=np.float64)
+        if k.size != 9 or not np.all(np.isfinite(k)) or k[0] <= 0 or k[4] <= 0:
+            raise ConversionError(f"CameraInfo K is not a valid pinhole matrix: {k.tolist()}")
     try:
-        return PinholeCamera.from_k(k, width, height, pitch_rad)
+        return camera_from_info(msg, pitch_rad)
     except ValueError as exc:
         raise ConversionError(str(exc)) from exc
 
 
-def navsat_to_prior(msg: NavSatFix, default_sigma_m: float = 5.0) -> GpsPrior:
+def navsat_to_prior(msg: NavSatFix, default_sigma_m: float = navsat.DEFAULT_GPS_SIGMA_M) -> GpsPrior:
     """``NavSatFix`` -> :class:`GpsPrior`; no fix, NaN or out-of-range positions are errors. The ENU covariance
-    is the message's (when known and finite) or ``default_sigma_m`` per axis."""
-    if int(msg.status.status) < NavSatStatus.STATUS_FIX:
-        raise ConversionError(f"GPS has no fix (status {msg.status.status})")
-    lat, lon, alt = float(msg.latitude), float(msg.longitude), float(msg.altitude)
-    if not (math.isfinite(lat) and math.isfinite(lon)):
-        raise ConversionError(f"GPS fix is not finite: lat {lat}, lon {lon}")
-    cov = np.eye(2) * default_sigma_m**2
-    if int(msg.position_covariance_type) != NavSatFix.COVARIANCE_TYPE_UNKNOWN:
-        c = np.asarray(msg.position_covariance, dtype=np.float64).reshape(3, 3)[:2, :2]
-        if np.all(np.isfinite(c)) and c[0, 0] > 0 and c[1, 1] > 0:
-            cov = 0.5 * (c + c.T)
+    is the message's (when known and finite) or ``default_sigma_m`` per axis (:mod:`geodistill_ros.navsat`)."""
+    problem = navsat.fix_problem(msg)
+    if problem is not None:
+        raise ConversionError(problem)
+    alt = float(msg.altitude)
     try:
-        return GpsPrior(lat, lon, cov, alt if math.isfinite(alt) else 0.0)
+        return GpsPrior(float(msg.latitude), float(msg.longitude), navsat.navsat_cov_en(msg, default_sigma_m),
+                        alt if math.isfinite(alt) else 0.0)
     except LocalizerInputError as exc:
         raise ConversionError(str(exc)) from exc
 
