@@ -15,6 +15,7 @@ Setting up the environment is the Makefile's job (``make demo``); this command s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from geodistill_ros import bagio, evaluation, metrics
+from geodistill_ros.camera import is_panorama_info
 
 LOG = logging.getLogger("geodistill.demo")
 
@@ -168,7 +170,7 @@ def node_inputs(bag: Path, camera_topic: str) -> tuple[dict[str, str], dict[str,
     compressed = info[camera_topic].msgtype == "sensor_msgs/msg/CompressedImage"
     remaps = {"image/compressed" if compressed else "image": camera_topic}
     remaps.update({name: topic for name, topic in INPUT_TOPICS.items() if topic in info})
-    panorama = camera_info is None or str(camera_info.distortion_model).lower() == "equirectangular"
+    panorama = camera_info is None or is_panorama_info(camera_info)
     params = {"image_transport": "compressed" if compressed else "raw",
               "camera_model": "panorama" if panorama else "pinhole",
               # the synthetic bags carry an absolute ENU heading on /imu/data
@@ -205,6 +207,23 @@ def ros_environment() -> dict:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_DIR), env.get("PYTHONPATH", "")]))
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def replay_topics(camera_topic: str, remaps: dict[str, str]) -> list[str]:
+    """The bag topics to play to the node: its camera, then the inputs :func:`node_inputs` wired up."""
+    return [camera_topic, *(t for t in INPUT_TOPICS.values() if t in remaps.values())]
+
+
+@contextlib.contextmanager
+def running_node(cmd: list[str], log_path: Path):
+    """Start the node process (output to ``log_path``) in this repository's environment; stop it on exit."""
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=ros_environment(),
+                                cwd=REPO_DIR if (REPO_DIR / "geodistill_ros").is_dir() else None)
+        try:
+            yield proc
+        finally:
+            stop_process(proc)
 
 
 def stop_process(proc: subprocess.Popen, timeout_s: float = 10.0) -> int | None:
@@ -250,7 +269,7 @@ class _StampWatcher:
 
 
 def replay_and_record(cfg: DemoConfig, bag: Path, recorded: Path, node_proc: subprocess.Popen, node_log: Path,
-                      camera_topic: str) -> dict:
+                      camera_topic: str, topics: list[str]) -> dict:
     """Replay ``bag`` to the running node and record its outputs into ``recorded``; returns counts."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
@@ -270,10 +289,6 @@ def replay_and_record(cfg: DemoConfig, bag: Path, recorded: Path, node_proc: sub
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
-        with bagio.open_reader(bag) as reader:
-            available = set(bagio.topics(reader))
-        topics = [t for t in (camera_topic, *INPUT_TOPICS.values()) if t in available]
-        topics = list(dict.fromkeys(topics))
         # a frame goes out after the fix and heading recorded at the same instant, so the node has them
         player = BagPlayer(play_node, ReplayConfig(bag=bag, rate=cfg.rate or cfg.lock_step_rate, topics=topics,
                                                    wait_s=cfg.node_start_timeout_s, publish_last=[camera_topic],
@@ -360,15 +375,11 @@ def run_demo(cfg: DemoConfig) -> dict:
     node_log = cfg.out / "node.log"
     recorded = cfg.out / "recorded"
     LOG.info("starting the node: %s", " ".join(cmd))
-    with open(node_log, "wb") as log_file:
-        node_proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=ros_environment(),
-                                     cwd=REPO_DIR if (REPO_DIR / "geodistill_ros").is_dir() else None)
-        try:
-            t0 = time.monotonic()
-            counts = replay_and_record(cfg, bag, recorded, node_proc, node_log, sensors.camera_topic)
-            t_replay = time.monotonic() - t0
-        finally:
-            stop_process(node_proc)
+    with running_node(cmd, node_log) as node_proc:
+        t0 = time.monotonic()
+        counts = replay_and_record(cfg, bag, recorded, node_proc, node_log, sensors.camera_topic,
+                                   replay_topics(sensors.camera_topic, remaps))
+        t_replay = time.monotonic() - t0
     ours = evaluation.read_recorded(recorded, f"{NAMESPACE}/pose", sensors.camera_topic)
     extra = {"bag": str(bag), "tiles": str(tiles), "model": str(model_dir), "mode": "demo (node over DDS)",
              **counts}

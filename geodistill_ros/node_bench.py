@@ -226,16 +226,13 @@ def run_bench(out: Path, frames: int = 60, rate: float = 1.0, model: str | None 
     params["processing_rate_hz"] = "0.0"  # answer every frame it can; the worker still keeps only the newest
     params.update(node_params or {})
     cmd = demo.node_command(demo.params_file_path(), str(tiles), model, sensors.datum, backend, remaps, params)
-    topics = [sensors.camera_topic, *(t for t in demo.INPUT_TOPICS.values() if t in remaps.values())]
-    with open(out / "node.log", "wb") as log_file:
-        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=demo.ros_environment(),
-                                cwd=demo.REPO_DIR if (demo.REPO_DIR / "geodistill_ros").is_dir() else None)
+    topics = demo.replay_topics(sensors.camera_topic, remaps)
+    with demo.running_node(cmd, out / "node.log") as proc:
         sampler = ProcessSampler(proc.pid).start()
         try:
             timed = play_and_time(bag, sensors.camera_topic, topics, f"{demo.NAMESPACE}/pose", rate, proc)
         finally:
             samples = sampler.stop()
-            demo.stop_process(proc)
     published, answered = timed["published"], timed["answered"]
     latency_s = np.array([(answered[s] - published[s]) / 1e9 for s in published if s in answered])
     frame_stamps = np.asarray(sensors.frames_ns, dtype=np.int64)
