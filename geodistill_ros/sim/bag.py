@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +20,8 @@ from tqdm import tqdm
 
 from .. import bagio
 from .. import geometry as geo
-from .config import SimError
+from .config import SimError, pinhole_focal_px
+from .fsutil import atomic_dir
 from .trajectory import SensorConfig, make_trajectory
 from .world import World
 
@@ -75,7 +74,7 @@ def camera_info(stamp_ns, cfg: BagConfig):
             header=_header(stamp_ns, "camera_link"), height=cfg.pano_height, width=cfg.pano_width,
             distortion_model="equirectangular", d=np.zeros(0), k=np.zeros(9), r=np.eye(3).ravel(), p=np.zeros(12),
             binning_x=0, binning_y=0, roi=roi)
-    f = cfg.pinhole_width / 2.0 / math.tan(math.radians(cfg.pinhole_hfov_deg) / 2.0)
+    f = pinhole_focal_px(cfg.pinhole_width, cfg.pinhole_hfov_deg)
     cx, cy = cfg.pinhole_width / 2.0, cfg.pinhole_height / 2.0
     k = np.array([f, 0, cx, 0, f, cy, 0, 0, 1.0])
     p = np.array([f, 0, cx, 0, 0, f, cy, 0, 0, 0, 1.0, 0])
@@ -100,103 +99,88 @@ def write_bag(world: World, out_path, cfg: BagConfig, sensors: SensorConfig | No
     sensors = sensors or SensorConfig()
     traj = make_trajectory(world, cfg.frames, sensors, seed=cfg.seed)
     T = _types()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SimError(f"cannot write the bag to {out}: {exc.strerror or exc}") from None
-    tmp_parent = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp_parent.exists():
-        shutil.rmtree(tmp_parent)
-    tmp_parent.mkdir()
-    tmp = tmp_parent / out.name  # the storage file is named after the bag folder
     counts: dict[str, int] = {}
     try:
-        with bagio.open_writer(tmp, storage=cfg.storage) as writer:
-            img_topic = "/camera/image_raw/compressed" if cfg.compressed else "/camera/image_raw"
-            img_type = "sensor_msgs/msg/CompressedImage" if cfg.compressed else "sensor_msgs/msg/Image"
-            conns = {}
-            for topic, mt in ((img_topic, img_type), ("/camera/camera_info", "sensor_msgs/msg/CameraInfo"),
-                              ("/gps/fix", "sensor_msgs/msg/NavSatFix"), ("/imu/data", "sensor_msgs/msg/Imu"),
-                              ("/odom", "nav_msgs/msg/Odometry"),
-                              ("/ground_truth/pose", "geometry_msgs/msg/PoseWithCovarianceStamped")):
-                conns[topic] = writer.add_connection(topic, mt, typestore=bagio.typestore())
-                counts[topic] = 0
+        with atomic_dir(out, "the bag", nested=True) as tmp:  # nested: the storage file is named after the bag
+            with bagio.open_writer(tmp, storage=cfg.storage) as writer:
+                img_topic = "/camera/image_raw/compressed" if cfg.compressed else "/camera/image_raw"
+                img_type = "sensor_msgs/msg/CompressedImage" if cfg.compressed else "sensor_msgs/msg/Image"
+                conns = {}
+                for topic, mt in ((img_topic, img_type), ("/camera/camera_info", "sensor_msgs/msg/CameraInfo"),
+                                  ("/gps/fix", "sensor_msgs/msg/NavSatFix"), ("/imu/data", "sensor_msgs/msg/Imu"),
+                                  ("/odom", "nav_msgs/msg/Odometry"),
+                                  ("/ground_truth/pose", "geometry_msgs/msg/PoseWithCovarianceStamped")):
+                    conns[topic] = writer.add_connection(topic, mt, typestore=bagio.typestore())
+                    counts[topic] = 0
 
-            def put(topic, stamp, msg):
-                writer.write(conns[topic], stamp, bagio.serialize(msg))
-                counts[topic] += 1
+                def put(topic, stamp, msg):
+                    writer.write(conns[topic], stamp, bagio.serialize(msg))
+                    counts[topic] += 1
 
-            events = [(int(round(tt * 1e9)), 0, i) for i, tt in enumerate(traj.t)]
-            events += [(int(round(tt * 1e9)), 1, i) for i, tt in enumerate(traj.gps_t)]
-            events.sort()
-            f = cfg.pinhole_width / 2.0 / math.tan(math.radians(cfg.pinhole_hfov_deg) / 2.0)
-            cov6 = np.diag([0.01, 0.01, 1e-4, 1e-4, 1e-4, 1e-4]).ravel()
-            for rel_ns, kind, i in tqdm(events, desc="bag", unit="msg", disable=not progress):
-                stamp = T0_NS + rel_ns
-                if kind == 1:
-                    lat, lon = world.enu_to_latlon(traj.gps_east[i], traj.gps_north[i])
-                    ok = traj.gps_status[i] >= 0
-                    s2 = float(traj.gps_sigma[i]) ** 2
-                    put("/gps/fix", stamp, T["sensor_msgs/msg/NavSatFix"](
-                        header=_header(stamp, "gps_link"),
-                        status=T["sensor_msgs/msg/NavSatStatus"](status=0 if ok else -1, service=1),
-                        latitude=float(lat) if ok else float("nan"), longitude=float(lon) if ok else float("nan"),
-                        altitude=0.0 if ok else float("nan"),
-                        position_covariance=np.array([s2, 0, 0, 0, s2, 0, 0, 0, 4 * s2]) if ok else np.zeros(9),
-                        position_covariance_type=2 if ok else 0))
-                    continue
-                e, n, yaw = traj.east[i], traj.north[i], traj.yaw[i]
-                if cfg.camera == "panorama":
-                    img = world.render_panorama(e, n, yaw, cfg.pano_height, cfg.pano_width, cfg.camera_height_m)
-                else:
-                    img = world.render_pinhole(e, n, yaw, cfg.pinhole_width, cfg.pinhole_height, f, f,
-                                               cfg.pinhole_width / 2.0, cfg.pinhole_height / 2.0, cfg.camera_height_m)
-                if cfg.compressed:
-                    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
-                                           [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
-                    put(img_topic, stamp, T["sensor_msgs/msg/CompressedImage"](
-                        header=_header(stamp, "camera_link"), format="rgb8; jpeg compressed bgr8",
-                        data=np.frombuffer(buf.tobytes(), np.uint8)))
-                else:
-                    put(img_topic, stamp, T["sensor_msgs/msg/Image"](
-                        header=_header(stamp, "camera_link"), height=img.shape[0], width=img.shape[1],
-                        encoding="rgb8", is_bigendian=0, step=img.shape[1] * 3, data=img.reshape(-1)))
-                put("/camera/camera_info", stamp, camera_info(stamp, cfg))
-                hs = math.radians(SensorConfig().heading_sigma_deg if sensors is None else sensors.heading_sigma_deg)
-                vec = T["geometry_msgs/msg/Vector3"]
-                put("/imu/data", stamp, T["sensor_msgs/msg/Imu"](
-                    header=_header(stamp, "imu_link"), orientation=_quat(traj.heading_meas[i]),
-                    orientation_covariance=np.diag([1e-3, 1e-3, hs * hs]).ravel(),
-                    angular_velocity=vec(x=0.0, y=0.0, z=float(traj.yaw_rate[i])),
-                    angular_velocity_covariance=np.diag([1e-4] * 3).ravel(),
-                    linear_acceleration=vec(x=0.0, y=0.0, z=9.81),
-                    linear_acceleration_covariance=np.diag([1e-2] * 3).ravel()))
-                twist = T["geometry_msgs/msg/Twist"](linear=vec(x=float(traj.speed[i]), y=0.0, z=0.0),
-                                                     angular=vec(x=0.0, y=0.0, z=float(traj.yaw_rate[i])))
-                put("/odom", stamp, T["nav_msgs/msg/Odometry"](
-                    header=_header(stamp, "odom"), child_frame_id="base_link",
-                    pose=T["geometry_msgs/msg/PoseWithCovariance"](
-                        pose=_pose(traj.odom_x[i], traj.odom_y[i], traj.odom_yaw[i]), covariance=cov6),
-                    twist=T["geometry_msgs/msg/TwistWithCovariance"](twist=twist, covariance=cov6)))
-                put("/ground_truth/pose", stamp, T["geometry_msgs/msg/PoseWithCovarianceStamped"](
-                    header=_header(stamp, "map"), pose=T["geometry_msgs/msg/PoseWithCovariance"](
-                        pose=_pose(e, n, yaw), covariance=np.zeros(36))))
-        wd = world_dir if world_dir is not None else getattr(world, "path", None)
-        info = dict(world_dir=str(Path(wd).resolve()) if wd else None, origin_lat=world.origin_lat,
-                    origin_lon=world.origin_lon, origin_alt=0.0, frame="map (ENU about the origin)",
-                    seed=world.seed, style=world.style, size_m=world.size_m, gap=world.meta["gap"],
-                    camera=cfg.camera, camera_height_m=cfg.camera_height_m, bag=asdict(cfg), sensors=asdict(sensors),
-                    t0_ns=T0_NS)
-        (tmp / WORLD_JSON).write_text(json.dumps(info, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-        shutil.rmtree(tmp_parent, ignore_errors=True)
+                events = [(int(round(tt * 1e9)), 0, i) for i, tt in enumerate(traj.t)]
+                events += [(int(round(tt * 1e9)), 1, i) for i, tt in enumerate(traj.gps_t)]
+                events.sort()
+                f = pinhole_focal_px(cfg.pinhole_width, cfg.pinhole_hfov_deg)
+                hs = math.radians(sensors.heading_sigma_deg)
+                cov6 = np.diag([0.01, 0.01, 1e-4, 1e-4, 1e-4, 1e-4]).ravel()
+                for rel_ns, kind, i in tqdm(events, desc="bag", unit="msg", disable=not progress):
+                    stamp = T0_NS + rel_ns
+                    if kind == 1:
+                        lat, lon = world.enu_to_latlon(traj.gps_east[i], traj.gps_north[i])
+                        ok = traj.gps_status[i] >= 0
+                        s2 = float(traj.gps_sigma[i]) ** 2
+                        put("/gps/fix", stamp, T["sensor_msgs/msg/NavSatFix"](
+                            header=_header(stamp, "gps_link"),
+                            status=T["sensor_msgs/msg/NavSatStatus"](status=0 if ok else -1, service=1),
+                            latitude=float(lat) if ok else float("nan"), longitude=float(lon) if ok else float("nan"),
+                            altitude=0.0 if ok else float("nan"),
+                            position_covariance=np.array([s2, 0, 0, 0, s2, 0, 0, 0, 4 * s2]) if ok else np.zeros(9),
+                            position_covariance_type=2 if ok else 0))
+                        continue
+                    e, n, yaw = traj.east[i], traj.north[i], traj.yaw[i]
+                    if cfg.camera == "panorama":
+                        img = world.render_panorama(e, n, yaw, cfg.pano_height, cfg.pano_width, cfg.camera_height_m)
+                    else:
+                        img = world.render_pinhole(e, n, yaw, cfg.pinhole_width, cfg.pinhole_height, f, f,
+                                                   cfg.pinhole_width / 2.0, cfg.pinhole_height / 2.0,
+                                                   cfg.camera_height_m)
+                    if cfg.compressed:
+                        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                                               [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality])
+                        put(img_topic, stamp, T["sensor_msgs/msg/CompressedImage"](
+                            header=_header(stamp, "camera_link"), format="rgb8; jpeg compressed bgr8",
+                            data=np.frombuffer(buf.tobytes(), np.uint8)))
+                    else:
+                        put(img_topic, stamp, T["sensor_msgs/msg/Image"](
+                            header=_header(stamp, "camera_link"), height=img.shape[0], width=img.shape[1],
+                            encoding="rgb8", is_bigendian=0, step=img.shape[1] * 3, data=img.reshape(-1)))
+                    put("/camera/camera_info", stamp, camera_info(stamp, cfg))
+                    vec = T["geometry_msgs/msg/Vector3"]
+                    put("/imu/data", stamp, T["sensor_msgs/msg/Imu"](
+                        header=_header(stamp, "imu_link"), orientation=_quat(traj.heading_meas[i]),
+                        orientation_covariance=np.diag([1e-3, 1e-3, hs * hs]).ravel(),
+                        angular_velocity=vec(x=0.0, y=0.0, z=float(traj.yaw_rate[i])),
+                        angular_velocity_covariance=np.diag([1e-4] * 3).ravel(),
+                        linear_acceleration=vec(x=0.0, y=0.0, z=9.81),
+                        linear_acceleration_covariance=np.diag([1e-2] * 3).ravel()))
+                    twist = T["geometry_msgs/msg/Twist"](linear=vec(x=float(traj.speed[i]), y=0.0, z=0.0),
+                                                         angular=vec(x=0.0, y=0.0, z=float(traj.yaw_rate[i])))
+                    put("/odom", stamp, T["nav_msgs/msg/Odometry"](
+                        header=_header(stamp, "odom"), child_frame_id="base_link",
+                        pose=T["geometry_msgs/msg/PoseWithCovariance"](
+                            pose=_pose(traj.odom_x[i], traj.odom_y[i], traj.odom_yaw[i]), covariance=cov6),
+                        twist=T["geometry_msgs/msg/TwistWithCovariance"](twist=twist, covariance=cov6)))
+                    put("/ground_truth/pose", stamp, T["geometry_msgs/msg/PoseWithCovarianceStamped"](
+                        header=_header(stamp, "map"), pose=T["geometry_msgs/msg/PoseWithCovariance"](
+                            pose=_pose(e, n, yaw), covariance=np.zeros(36))))
+            wd = world_dir if world_dir is not None else getattr(world, "path", None)
+            info = dict(world_dir=str(Path(wd).resolve()) if wd else None, origin_lat=world.origin_lat,
+                        origin_lon=world.origin_lon, origin_alt=0.0, frame="map (ENU about the origin)",
+                        seed=world.seed, style=world.style, size_m=world.size_m, gap=world.meta["gap"],
+                        camera=cfg.camera, camera_height_m=cfg.camera_height_m, bag=asdict(cfg),
+                        sensors=asdict(sensors), t0_ns=T0_NS)
+            (tmp / WORLD_JSON).write_text(json.dumps(info, indent=2))
     except bagio.BagError as exc:
-        shutil.rmtree(tmp_parent, ignore_errors=True)
         raise SimError(str(exc)) from None
-    except BaseException:
-        shutil.rmtree(tmp_parent, ignore_errors=True)
-        raise
     return dict(bag=str(out), frames=cfg.frames, messages=counts, duration_s=float(traj.t[-1]),
                 path_length_m=float(np.sum(np.hypot(np.diff(traj.east), np.diff(traj.north)))), trajectory=traj)

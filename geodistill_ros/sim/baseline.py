@@ -60,16 +60,10 @@ def localize_raw(world: World, east_m: float, north_m: float, rng, meters_per_pi
 def raw_pixel_baseline(world: World, n: int = 40, seed: int = 0, **kw) -> dict:
     """Median error, share within 1 m (and 5 m) of raw-pixel matching over ``n`` street points."""
     rng = np.random.default_rng([seed, 11])
-    free = world.free_space_mask()
-    r, c = np.nonzero(free)
-    margin = 60.0
-    e = (c + 0.5) * world.meters_per_pixel - world.size_m / 2
-    nn = world.size_m / 2 - (r + 0.5) * world.meters_per_pixel
-    ok = (np.abs(e) < world.size_m / 2 - margin) & (np.abs(nn) < world.size_m / 2 - margin)
-    idx = np.flatnonzero(ok)
-    if not len(idx):
+    e, nn = world.free_points_enu(margin_m=60.0)
+    if not len(e):
         raise ValueError("world too small for the baseline (needs > 120 m)")
-    pick = rng.choice(idx, size=min(n, len(idx)), replace=False)
+    pick = rng.choice(len(e), size=min(n, len(e)), replace=False)
     t0 = time.perf_counter()
     errs = np.array([localize_raw(world, e[i], nn[i], rng, **kw)[0] for i in pick])
     return dict(n=int(len(errs)), median_error_m=float(np.median(errs)), mean_error_m=float(errs.mean()),

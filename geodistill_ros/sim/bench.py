@@ -43,15 +43,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _street_points(world, n, seed):
-    free = world.free_space_mask()
-    r, c = np.nonzero(free)
-    if not len(r):
+    east, north = world.free_points_enu()
+    if not len(east):
         raise SimError("the world has no street space to render from")
     rng = np.random.default_rng(seed)
-    idx = rng.choice(len(r), size=min(n, len(r)), replace=False)
-    mpp, half = world.meters_per_pixel, world.size_m / 2.0
-    return [((c[i] + 0.5) * mpp - half, half - (r[i] + 0.5) * mpp, float(rng.uniform(-math.pi, math.pi)))
-            for i in idx]
+    idx = rng.choice(len(east), size=min(n, len(east)), replace=False)
+    return [(east[i], north[i], float(rng.uniform(-math.pi, math.pi))) for i in idx]
 
 
 def bench_render(world, views: int, seed: int = 0) -> dict:

@@ -82,6 +82,11 @@ class GapConfig:
         return any(v for k, v in asdict(self).items() if isinstance(v, bool))
 
 
+def pinhole_focal_px(width_px: float, hfov_deg: float) -> float:
+    """Focal length in pixels of a pinhole image ``width_px`` wide with horizontal field of view ``hfov_deg``."""
+    return width_px / 2.0 / math.tan(math.radians(hfov_deg) / 2.0)
+
+
 def check_style(style: str) -> str:
     if style not in STYLES:
         raise SimError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")

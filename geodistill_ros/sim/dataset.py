@@ -22,8 +22,6 @@ import csv
 import json
 import math
 import multiprocessing as mp
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,7 +30,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .. import geometry as geo
-from .config import SimError
+from .config import SimError, pinhole_focal_px
+from .fsutil import atomic_dir
 from .world import World
 
 LABEL_ALL = "pano_label_balanced__corrected.txt"
@@ -68,13 +67,9 @@ def sample_cameras(world: World, n: int, rng: np.random.Generator, cfg: DatasetC
     spacing = cfg.sat_size_px * cfg.sat_meters_per_pixel / 2.0
     half_patch = cfg.sat_size_px * cfg.sat_meters_per_pixel / 2.0
     limit = world.size_m / 2.0 - half_patch  # max |centre| of a patch fully inside
-    free = world.free_space_mask()
-    rows, cols = np.nonzero(free)
-    if not len(rows):
+    east, north = world.free_points_enu()
+    if not len(east):
         raise SimError(f"world {city_name(world)} has no free street space for cameras")
-    mpp = world.meters_per_pixel
-    east = (cols + 0.5) * mpp - world.size_m / 2.0
-    north = world.size_m / 2.0 - (rows + 0.5) * mpp
     ce = np.round(east / spacing) * spacing
     cn = np.round(north / spacing) * spacing
     se = ce + np.where(east >= ce, spacing, -spacing)
@@ -85,7 +80,7 @@ def sample_cameras(world: World, n: int, rng: np.random.Generator, cfg: DatasetC
         raise SimError(f"world {city_name(world)} ({world.size_m:.0f} m) has room for {len(idx)} camera pixels, "
                        f"fewer than the {n} panoramas asked; use a larger world (>= {4 * half_patch:.0f} m)")
     pick = rng.choice(idx, size=n, replace=False)
-    jitter = rng.uniform(-0.5, 0.5, (n, 2)) * mpp
+    jitter = rng.uniform(-0.5, 0.5, (n, 2)) * world.meters_per_pixel
     return np.stack([east[pick] + jitter[:, 0], north[pick] + jitter[:, 1]], axis=1)
 
 
@@ -157,7 +152,7 @@ def _do_task(task):
                                     pitch_rad=p["pitch"])
         _write_rgb(out / "panorama" / p["name"], img, cfg.jpeg_quality)
         if cfg.pinhole:
-            f = cfg.pinhole_width / 2.0 / math.tan(math.radians(cfg.pinhole_hfov_deg) / 2.0)
+            f = pinhole_focal_px(cfg.pinhole_width, cfg.pinhole_hfov_deg)
             ph = world.render_pinhole(p["east"], p["north"], p["pinhole_yaw"], cfg.pinhole_width, cfg.pinhole_height,
                                       f, f, cfg.pinhole_width / 2.0, cfg.pinhole_height / 2.0,
                                       cfg.camera_height_m + p["height_error"])
@@ -180,16 +175,7 @@ def write_vigor_dataset(out_root, worlds: list[World], cfg: DatasetConfig, overw
         raise SimError(f"{out_root} already exists; pass --overwrite to replace it")
     if cfg.n_per_city <= 0:
         raise SimError(f"the number of panoramas must be > 0, got {cfg.n_per_city}")
-    parent = out_root.parent if str(out_root.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = parent / f".{out_root.name}.tmp-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-    except OSError as exc:
-        raise SimError(f"cannot write the dataset to {out_root}: {exc.strerror or exc}") from None
-    try:
+    with atomic_dir(out_root, "the dataset") as tmp:
         rng = np.random.default_rng([cfg.seed, 7])
         tasks, summary, names = [], {}, set()
         for ci, world in enumerate(worlds):
@@ -226,12 +212,6 @@ def write_vigor_dataset(out_root, worlds: list[World], cfg: DatasetConfig, overw
                 _do_task(t)
                 bar.update()
         bar.close()
-        if out_root.exists():
-            shutil.rmtree(out_root)
-        os.replace(tmp, out_root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary
 
 
@@ -253,7 +233,7 @@ def _write_city_text(root: Path, city: str, world: World, cfg: DatasetConfig, pa
         for p in panos:
             wr.writerow([p["name"], f"{p['east']:.4f}", f"{p['north']:.4f}", f"{p['lat']:.9f}", f"{p['lon']:.9f}",
                          p["split"]])
-    fpx = cfg.pinhole_width / 2.0 / math.tan(math.radians(cfg.pinhole_hfov_deg) / 2.0)
+    fpx = pinhole_focal_px(cfg.pinhole_width, cfg.pinhole_hfov_deg)
     if cfg.pinhole:
         with open(cdir / "pinhole_labels.txt", "w") as f:
             f.write("# image panorama yaw_rad(ENU, CCW from east) width height fx fy cx cy\n")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import cv2
 import numpy as np
 
 from .. import geometry as geo
+from ..tiles.pyramid import write_atomic
 from . import layout as L
 from .appearance import build_scene
 from .config import (
@@ -149,7 +149,7 @@ class World:
                         meta[k] = old[k]
             except (OSError, ValueError):
                 pass
-        _atomic_write_text(wj, json.dumps(meta, indent=2))
+        write_atomic(wj, json.dumps(meta, indent=2).encode())
         self.meta = meta
         return d
 
@@ -257,15 +257,19 @@ class World:
                                                                  np.uint8)) > 0
         return walk & ~blocked
 
+    def free_points_enu(self, margin_m: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """ENU ``(east_m, north_m)`` of the centres of :meth:`free_space_mask` pixels (row-major order), keeping
+        those with ``|east|`` and ``|north|`` below ``size_m / 2 - margin_m``."""
+        rows, cols = np.nonzero(self.free_space_mask())
+        mpp, half = self.meters_per_pixel, self.size_m / 2.0
+        east = (cols + 0.5) * mpp - half
+        north = half - (rows + 0.5) * mpp
+        ok = (np.abs(east) < half - margin_m) & (np.abs(north) < half - margin_m)
+        return east[ok], north[ok]
+
 
 def _check_view(height, width, camera_height_m):
     if int(height) <= 0 or int(width) <= 0:
         raise SimError(f"image size must be positive, got {width}x{height}")
     if not camera_height_m > 0:
         raise SimError(f"camera_height_m must be > 0, got {camera_height_m}")
-
-
-def _atomic_write_text(path: Path, text: str):
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 from pathlib import Path
 
 import cv2
@@ -16,6 +14,7 @@ import numpy as np
 
 from .. import geometry as geo
 from .config import SimError
+from .fsutil import atomic_dir
 from .world import World
 
 TILES_DIR = "tiles"
@@ -72,17 +71,12 @@ def overview_image(world: World, trajectory_en=None, samples=(), max_px: int = 1
 
 def default_samples(world: World, n: int = 2):
     """A couple of ground panoramas at free street points (deterministic)."""
-    free = world.free_space_mask()
-    r, c = np.nonzero(free)
-    if not len(r):
+    east, north = world.free_points_enu()
+    if not len(east):
         return []
     rng = np.random.default_rng(world.seed)
-    out = []
-    for i in rng.choice(len(r), size=min(n, len(r)), replace=False):
-        e = (c[i] + 0.5) * world.meters_per_pixel - world.size_m / 2
-        nn = world.size_m / 2 - (r[i] + 0.5) * world.meters_per_pixel
-        out.append(world.render_panorama(e, nn, math.pi / 2, 256, 512))
-    return out
+    return [world.render_panorama(east[i], north[i], math.pi / 2, 256, 512)
+            for i in rng.choice(len(east), size=min(n, len(east)), replace=False)]
 
 
 def write_world_folder(world: World, out_dir, overwrite: bool = False, tiles: bool = True,
@@ -90,16 +84,7 @@ def write_world_folder(world: World, out_dir, overwrite: bool = False, tiles: bo
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise SimError(f"{out} already exists; pass --overwrite to replace it")
-    parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = parent / f".{out.name}.tmp-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-    except OSError as exc:
-        raise SimError(f"cannot write the world to {out}: {exc.strerror or exc}") from None
-    try:
+    with atomic_dir(out, "the world") as tmp:
         world.save(tmp)
         extra = write_tiles(world, tmp) if tiles else {}
         ov = overview_image(world, samples=default_samples(world))
@@ -110,12 +95,6 @@ def write_world_folder(world: World, out_dir, overwrite: bool = False, tiles: bo
         if baseline is not None:
             meta["baseline"] = baseline
         (tmp / "world.json").write_text(json.dumps(meta, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     world.meta = meta
     world.path = out
     return out

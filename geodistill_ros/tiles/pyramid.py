@@ -116,7 +116,8 @@ def _encode_png(tile_rgb: np.ndarray, coverage: np.ndarray, compression: int) ->
     return buf.tobytes()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a sibling temporary file and rename it onto ``path`` (readers never see half a file)."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, path)
@@ -185,7 +186,7 @@ def write_tile_pyramid(image_rgb, origin_lat, origin_lon, meters_per_pixel, out_
     if save_mosaic:
         mosaic_name = f"mosaic_z{zmax}.png"
         ok, buf = cv2.imencode(".png", cv2.cvtColor(mosaic, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        _write_atomic(out_dir / mosaic_name, buf.tobytes())
+        write_atomic(out_dir / mosaic_name, buf.tobytes())
         mosaic_info["path"] = mosaic_name
 
     encoded: dict[tuple[int, int, int], bytes] = {}
@@ -207,7 +208,7 @@ def write_tile_pyramid(image_rgb, origin_lat, origin_lon, meters_per_pixel, out_
                 x, y = lx0 + tx, ly0 + ty
                 tile_dir = out_dir / str(z) / str(x)
                 tile_dir.mkdir(parents=True, exist_ok=True)
-                _write_atomic(tile_dir / f"{y}.png", data)
+                write_atomic(tile_dir / f"{y}.png", data)
                 encoded[(z, x, y)] = data
 
     min_lon, min_lat, max_lon, max_lat = bounds
@@ -241,7 +242,7 @@ def write_tile_pyramid(image_rgb, origin_lat, origin_lon, meters_per_pixel, out_
             "maxzoom": zmax,
         })
         info["mbtiles"] = str(mbtiles_path)
-    _write_atomic(out_dir / PYRAMID_JSON, json.dumps(info, indent=1).encode())
+    write_atomic(out_dir / PYRAMID_JSON, json.dumps(info, indent=1).encode())
     return info
 
 
