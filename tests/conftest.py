@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# the tiny torch models that tests export (tests/geodistill_ros/inference/fixtures/tiny_torch_models.py)
+sys.path.insert(0, str(REPO / "tests" / "geodistill_ros" / "inference" / "fixtures"))
 
 
 def _session_domain_id() -> int:
@@ -66,3 +69,13 @@ def rclpy_context(ros_domain_id):
     finally:
         if context.ok():
             rclpy.shutdown(context=context)
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory):
+    """(model_dir, export report) of the tiny torch models, exported once per session (about 5 s; read only)."""
+    pytest.importorskip("torch", reason="exporting the test model needs torch")
+    import tiny_torch_models
+
+    out = tmp_path_factory.mktemp("tiny_model")
+    return out, tiny_torch_models.export_tiny_model(out)

@@ -3,14 +3,12 @@ shipped model, replay over DDS, recording, evaluation, summary.json and the repo
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,21 +19,12 @@ from tests.conftest import REPO
 from tests.geodistill_ros.test_evaluation import write_input_bag
 
 FRAMES = 8
-TINY_MODELS = REPO / "tests" / "geodistill_ros" / "inference" / "fixtures" / "tiny_torch_models.py"
 
 # The reduced demo runs the shipped default model end to end (and must then beat the GPS prior). Until a model
 # is shipped in geodistill_ros/models it runs the tiny test model instead (untrained: the pipeline is checked,
 # not the accuracy). GEODISTILL_DEMO_TEST_MODEL=DIR tries another model folder.
 MODEL = os.environ.get("GEODISTILL_DEMO_TEST_MODEL")
 SHIPPED = demo.default_model_dir()
-
-
-def export_tiny_model(out_dir: Path) -> Path:
-    spec = importlib.util.spec_from_file_location("tiny_torch_models", TINY_MODELS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.export_tiny_model(out_dir)
-    return out_dir
 
 
 def test_demo_without_a_model_fails_fast_with_what_to_do(tmp_path, caplog):
@@ -94,7 +83,7 @@ def test_node_inputs_follow_the_bag(tmp_path):
 
 @pytest.mark.ros
 @pytest.mark.slow
-def test_demo_end_to_end_reduced(tmp_path, ros_env):
+def test_demo_end_to_end_reduced(tmp_path, ros_env, request):
     out = tmp_path / "report"
     cmd = [sys.executable, "-m", "geodistill_ros", "demo", "--out", str(out), "--cache", str(tmp_path / "cache"),
            "--frames", str(FRAMES), "--world-size", "300"]
@@ -102,7 +91,7 @@ def test_demo_end_to_end_reduced(tmp_path, ros_env):
     if MODEL:
         cmd += ["--model", MODEL]
     elif not shipped:
-        cmd += ["--model", str(export_tiny_model(tmp_path / "tiny_model"))]
+        cmd += ["--model", str(request.getfixturevalue("tiny_export")[0])]
     proc = subprocess.run(cmd, cwd=REPO, env=ros_env, capture_output=True, text=True, timeout=280)
     node_log = (out / "node.log").read_text(errors="replace")[-3000:] if (out / "node.log").exists() else ""
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:] + node_log

@@ -9,7 +9,6 @@ ONNX Runtime, real MBTiles tiles, real DDS) where the default model is not there
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -22,22 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from geodistill_ros.node_bench import latency_figures, node_status
 from tests.conftest import REPO
 from tests.geodistill_ros.test_localizer_model import MODEL_JSON, build_sim_world, error_bound_m, needs_model
 from tests.launch.test_launch_files import _launch_remap_args
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 FEED_RATE = float(os.environ.get("GEODISTILL_BAG_RATE", "1.0"))  # bag playback speed factor
-
-
-def export_tiny_model(out_dir: Path) -> Path:
-    pytest.importorskip("torch", reason="exporting the tiny test model needs torch")
-    path = REPO / "tests" / "geodistill_ros" / "inference" / "fixtures" / "tiny_torch_models.py"
-    spec = importlib.util.spec_from_file_location("tiny_torch_models", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.export_tiny_model(out_dir)
-    return out_dir
 
 
 def run_node_on_bag(tmp_path: Path, ros_env: dict, context, model_dir: Path | None, frames: int,
@@ -99,11 +89,7 @@ def run_node_on_bag(tmp_path: Path, ros_env: dict, context, model_dir: Path | No
         return cond()
 
     def backend_loaded():
-        for d in list(diags):
-            values = {kv.key: kv.value for kv in d.status[0].values}
-            if values.get("backend", "not loaded") != "not loaded":
-                return True
-        return False
+        return any((node_status(d) or {}).get("backend", "not loaded") != "not loaded" for d in list(diags))
 
     try:
         needed = ["/camera/image_raw", "/camera/camera_info", "/gps/fix", "/imu/data"]
@@ -159,16 +145,15 @@ def check_common(result: dict) -> list[float]:
 
 
 def report_latency(result: dict, label: str, out_dir: Path) -> dict:
-    lat = np.asarray(result["latencies_ms"])
     figures = {"model": label, "frames": len(result["image_stamps"]), "poses": len(result["poses"]),
-               "latency_ms_p50": float(np.percentile(lat, 50)), "latency_ms_p99": float(np.percentile(lat, 99))}
+               **latency_figures(np.asarray(result["latencies_ms"]) / 1e3)}
     print(json.dumps(figures))
     (out_dir / "latency.json").write_text(json.dumps(figures, indent=2))
     return figures
 
 
-def test_node_process_plumbing_with_a_tiny_exported_model(tmp_path, rclpy_context, ros_env):
-    model_dir = export_tiny_model(tmp_path / "tiny_model")
+def test_node_process_plumbing_with_a_tiny_exported_model(tmp_path, rclpy_context, ros_env, tiny_export):
+    model_dir = tiny_export[0]
     result = run_node_on_bag(tmp_path, ros_env, rclpy_context, model_dir, frames=20, pano_hw=(256, 512))
     errors = check_common(result)
     assert max(errors) < 200.0  # untrained: only that the pose lies in the world around the prior

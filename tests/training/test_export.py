@@ -10,14 +10,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import tiny_torch_models as tiny  # on sys.path through tests/conftest.py
 import torch
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "geodistill_ros" / "inference" / "fixtures"))
-import tiny_torch_models as tiny  # noqa: E402
-
-from geodistill_ros.inference.model_files import CONVENTIONS, graph_io  # noqa: E402
-from training import export  # noqa: E402
-from training.tensorrt_build import (  # noqa: E402
+from geodistill_ros.inference.model_files import CONVENTIONS, graph_io
+from training import export
+from training.tensorrt_build import (
     TensorRTBuildError,
     build_model_engines,
     input_profiles,
@@ -25,10 +23,9 @@ from training.tensorrt_build import (  # noqa: E402
 )
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    out = tmp_path_factory.mktemp("export")
-    return out, tiny.export_tiny_model(out)
+@pytest.fixture
+def exported(tiny_export):
+    return tiny_export
 
 
 def test_model_json_from_checkpoints():
