@@ -39,19 +39,21 @@ def softmax2d(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return p / p.sum()
 
 
+def parabola_offset(lo: float, mid: float, hi: float, flat_tol: float = 1e-12) -> float:
+    """Offset of the vertex of the parabola through ``(-1, lo), (0, mid), (1, hi)``, clipped to ``[-0.5, 0.5]``;
+    zero where the curvature ``lo - 2 mid + hi`` is not below ``-flat_tol`` (flat or a minimum)."""
+    denom = lo - 2.0 * mid + hi
+    if denom >= -flat_tol:
+        return 0.0
+    return float(np.clip(0.5 * (lo - hi) / denom, -0.5, 0.5))
+
+
 def refine_peak(log_prob: np.ndarray, i: int, j: int) -> tuple[float, float]:
     """Sub-cell offset ``(di, dj)`` of the peak at cell ``(i, j)``: a parabola through the peak and its two
     neighbours along each axis (clipped to half a cell; zero at the border)."""
-
-    def axis(lo: float, mid: float, hi: float) -> float:
-        denom = lo - 2.0 * mid + hi
-        if denom >= -1e-12:
-            return 0.0
-        return float(np.clip(0.5 * (lo - hi) / denom, -0.5, 0.5))
-
     h, w = log_prob.shape
-    di = axis(log_prob[i - 1, j], log_prob[i, j], log_prob[i + 1, j]) if 0 < i < h - 1 else 0.0
-    dj = axis(log_prob[i, j - 1], log_prob[i, j], log_prob[i, j + 1]) if 0 < j < w - 1 else 0.0
+    di = parabola_offset(log_prob[i - 1, j], log_prob[i, j], log_prob[i + 1, j]) if 0 < i < h - 1 else 0.0
+    dj = parabola_offset(log_prob[i, j - 1], log_prob[i, j], log_prob[i, j + 1]) if 0 < j < w - 1 else 0.0
     return di, dj
 
 

@@ -15,8 +15,15 @@ import torch
 from scipy.optimize import minimize_scalar
 from tqdm import tqdm
 
-from geodistill_ros.posterior import CHI2_2DOF_95, gaussian_nll_2d, mahalanobis2, posterior_from_logits
+from geodistill_ros.posterior import (
+    CHI2_2DOF_95,
+    gaussian_nll_2d,
+    mahalanobis2,
+    parabola_offset,
+    posterior_from_logits,
+)
 from training.augment import crop_satellite, roll_canvas
+from training.losses import bin_to_yaw
 from training.queries import make_query
 
 METRIC_KEYS = ("mean_m", "median_m", "recall_1m", "recall_3m", "recall_5m", "yaw_mean_deg", "yaw_median_deg",
@@ -71,15 +78,11 @@ def _yaw_error(orientation, localizer, logits, sat, g, m, delta_deg: float) -> f
 def yaw_from_logits(yaw_logits: np.ndarray, range_deg: float) -> float:
     """Bin centre of the best bin, refined by a parabola through its neighbours (degrees)."""
     bins = yaw_logits.shape[-1]
-    step = 2.0 * range_deg / bins
     k = int(np.argmax(yaw_logits))
     dk = 0.0
     if 0 < k < bins - 1:
-        lo, mid, hi = yaw_logits[k - 1], yaw_logits[k], yaw_logits[k + 1]
-        den = lo - 2 * mid + hi
-        if den < 0:
-            dk = float(np.clip(0.5 * (lo - hi) / den, -0.5, 0.5))
-    return -range_deg + (k + dk + 0.5) * step
+        dk = parabola_offset(yaw_logits[k - 1], yaw_logits[k], yaw_logits[k + 1], flat_tol=0.0)
+    return bin_to_yaw(k + dk, bins, range_deg)
 
 
 def posteriors(logits_list, gt_list, temperature: float, localizer_meta: dict):

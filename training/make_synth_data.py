@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from geodistill_ros import geometry
+from training.datasets.splits import write_splits
 
 SAT_PX, SAT_MPP = 640, 0.1
 
@@ -30,8 +31,7 @@ def _free_points(world, rng, n: int, margin_m: float) -> np.ndarray:
     rows, cols = np.nonzero(free)
     size = free.shape[0]
     mpp = world.meters_per_pixel
-    east = (cols + 0.5 - size / 2.0) * mpp
-    north = (size / 2.0 - rows - 0.5) * mpp
+    east, north = geometry.patch_pixel_to_enu(rows + 0.5, cols + 0.5, 0.0, 0.0, mpp, size)
     half = size * mpp / 2.0 - margin_m
     ok = (np.abs(east) < half) & (np.abs(north) < half)
     idx = rng.choice(np.nonzero(ok)[0], size=n, replace=len(np.nonzero(ok)[0]) < n)
@@ -64,12 +64,9 @@ def write_world(world, city: str, root: Path, n: int, seed: int, pano_hw: tuple[
     split = root / "splits" / city
     if split_name == "train":
         n_val = max(1, n // 20)
-        (split / "train.txt").write_text("\n".join(lines[:-n_val]) + "\n")
-        (split / "val.txt").write_text("\n".join(lines[-n_val:]) + "\n")
-        (split / "test.txt").write_text("\n".join(lines[-n_val:]) + "\n")
+        write_splits(split, lines[:-n_val], lines[-n_val:])
     else:
-        for name in ("train", "val", "test"):
-            (split / f"{name}.txt").write_text("\n".join(lines) + "\n")
+        write_splits(split, lines, lines)
     return len(lines)
 
 

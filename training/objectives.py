@@ -13,6 +13,7 @@ from training.config import DistillConfig, OrientationConfig, WeakConfig
 from training.fov import random_sector_mask
 from training.losses import (
     best_scores,
+    bin_to_yaw,
     distillation_loss,
     gaussian_soft_labels,
     soft_label_ce,
@@ -120,7 +121,6 @@ class OrientationObjective(nn.Module):
         target = yaw_to_bin(delta, self.cfg.bins, self.cfg.range_deg).to(logits.device)
         loss = soft_label_ce(logits, gaussian_soft_labels(target, self.cfg.bins, self.cfg.label_sigma_bins))
         with torch.no_grad():
-            step = 2.0 * self.cfg.range_deg / self.cfg.bins
-            pred = -self.cfg.range_deg + (logits.argmax(dim=1).float().cpu() + 0.5) * step
+            pred = bin_to_yaw(logits.argmax(dim=1).float().cpu(), self.cfg.bins, self.cfg.range_deg)
             err = (pred - delta).abs()
         return loss, {"yaw_err_deg": float(err.mean()), "yaw_med_deg": float(err.median())}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from geodistill_ros.posterior import parabola_offset
 from training.augment import roll_canvas
 
 
@@ -33,7 +34,6 @@ def coarse_yaw_search(localizer, ground: torch.Tensor, ground_mask: torch.Tensor
     scores = logits.flatten(1).amax(dim=1).numpy()
     k = int(np.argmax(scores))
     lo, mid, hi = scores[(k - 1) % len(cands)], scores[k], scores[(k + 1) % len(cands)]
-    den = lo - 2 * mid + hi
-    dk = float(np.clip(0.5 * (lo - hi) / den, -0.5, 0.5)) if den < 0 else 0.0
+    dk = parabola_offset(lo, mid, hi, flat_tol=0.0)
     best = (cands[k] + dk * step_deg + 180.0) % 360.0 - 180.0
     return {"yaw_correction_deg": float(best), "candidates_deg": cands.tolist(), "scores": scores.tolist()}

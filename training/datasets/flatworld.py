@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 
 from geodistill_ros import geometry
+from geodistill_ros.camera import canvas_directions
+from training.datasets.splits import write_splits
 
 _ORIGIN = (48.0, 11.0)
 
@@ -33,10 +35,7 @@ def render_flat_panorama(texture: np.ndarray, world_mpp: float, east_m: float, n
                          width: int, camera_height_m: float = 2.0) -> np.ndarray:
     """North-centred panorama (VIGOR layout) of the textured plane; the world centre is ENU (0, 0)."""
     s = texture.shape[0]
-    u = np.arange(width) + 0.5
-    v = np.arange(height) + 0.5
-    uu, vv = np.meshgrid(u, v)
-    az, zen = geometry.panorama_direction(uu, vv, width, height)
+    az, zen = canvas_directions((height, width))
     below = zen > np.pi / 2 + 1e-3
     dist = camera_height_m * np.tan(np.pi - np.where(below, zen, np.pi))
     e = east_m + dist * np.sin(az)
@@ -84,14 +83,10 @@ def write_flat_world_dataset(root: str | Path, n_panoramas: int = 32, seed: int 
                     [cv2.IMWRITE_JPEG_QUALITY, 95])
         # VIGOR offsets in 640-px units: satellite centre minus camera
         k = 640.0 / sat_size_px
-        row = sat_size_px / 2.0 - (cam_n - c_n) / world_mpp
-        col = sat_size_px / 2.0 + (cam_e - c_e) / world_mpp
+        row, col = geometry.enu_to_patch_pixel(cam_e, cam_n, c_e, c_n, world_mpp, sat_size_px)
         d_n, d_e = geometry.pixel_to_vigor_offsets(row * k, col * k, 640)
         lines.append(f"{pano_name} {sat_name} {float(d_n):.4f} {float(d_e):.4f}")
-    split = root / "splits" / city
-    (split / "train.txt").write_text("\n".join(lines[: n_panoramas - n_test]) + "\n")
-    (split / "test.txt").write_text("\n".join(lines[n_panoramas - n_test:]) + "\n")
-    (split / "val.txt").write_text("\n".join(lines[n_panoramas - n_test:]) + "\n")
+    write_splits(root / "splits" / city, lines[: n_panoramas - n_test], lines[n_panoramas - n_test:])
     meta = {"meters_per_pixel": world_mpp * sat_size_px / 640.0, "satellite_size_px": 640, "kind": "flatworld",
             "seed": seed}
     (root / "meta.json").write_text(json.dumps(meta, indent=2))

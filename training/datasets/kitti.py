@@ -144,8 +144,7 @@ class KittiDataset(Dataset):
         s_in = sat.shape[0]
         # the camera in the input map's continuous pixels (the GPS antenna is at the centre)
         east_m, north_m = camera_offset_enu(yaw, self.camera_gps_shift_m)
-        cam_row_in = s_in / 2.0 - north_m / self.sat_mpp
-        cam_col_in = s_in / 2.0 + east_m / self.sat_mpp
+        cam_row_in, cam_col_in = geometry.enu_to_patch_pixel(east_m, north_m, 0.0, 0.0, self.sat_mpp, s_in)
         d_row, d_col = self._patch_offset_px(index)
         gt_row, gt_col = self.sat_size_px / 2.0 + d_row, self.sat_size_px / 2.0 + d_col
         # continuous pixels: p_out = (p_in - cam_in) * scale + gt; cv2 maps pixel centres (p - 0.5)

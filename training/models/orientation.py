@@ -59,7 +59,7 @@ class OrientationNet(nn.Module):
         # satellite polar grid: azimuths on whole bins; ground grid: offset half a bin, so shift j <-> j + 0.5 deg
         e, n = polar_sample_points(n_azimuth, radii)
         s = cfg.sat_size_px
-        row, col = s / 2.0 - n / mpp, s / 2.0 + e / mpp
+        row, col = geometry.enu_to_patch_pixel(e, n, 0.0, 0.0, mpp, s)
         sat_grid = np.stack([2.0 * col / s - 1.0, 2.0 * row / s - 1.0], axis=-1)[None].astype(np.float32)
         self.register_buffer("sat_grid", torch.from_numpy(sat_grid), persistent=False)
         e, n = polar_sample_points(n_azimuth, radii, azimuth_offset_deg=0.5 * self.step_deg)
