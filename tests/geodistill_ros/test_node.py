@@ -474,9 +474,10 @@ def _flood(harness, duration_s: float, rate_hz: float = 50.0):
         "the newest frame was not processed"
     processed = len(harness.poses)
     assert harness.node.frames_dropped > 0 and processed < n  # the worker skipped, not queued
-    # and kept working during the flood, not only at the end (about 10 frames/s on an idle machine; the bound
-    # is loose because the 2 shared cores also run this process's 50 Hz publisher)
-    assert processed >= 3
+    # and kept working during the flood, not only at the end: some pose answers a frame older than the last.
+    # (About 10 frames/s get through on an idle machine, but a loaded 2-core CI runner that also runs this
+    # process's 50 Hz publisher managed only 2 in 4 s, so the count itself is not asserted.)
+    assert any(stamp_to_ns(p.header.stamp) < last for p in harness.poses), "nothing processed during the flood"
     growth = _rss_mb() - rss0
     assert growth < 60.0, f"memory grew by {growth:.0f} MB"
     return processed, n
