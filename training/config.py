@@ -31,6 +31,7 @@ class ModelConfig:
     level_strides: tuple[int, ...] = (8, 4)  # satellite-pixel stride of each level (coarse first)
     template_fraction: float = 0.4  # BEV template width / satellite width (reference: centre 40%)
     temperature: float = 0.1  # softmax temperature of the fused correlation (logits are NCC sums)
+    input_norm: str = "fixed"  # "fixed" mean/std, or "instance": each image standardized per channel
     backbone: str = "cnn"  # "cnn" or "dinov2" (weights from dinov2_weights, never downloaded)
     dinov2_weights: str = ""
 
@@ -56,6 +57,7 @@ class DataConfig:
     min_patch_separation_m: float = 0.0  # 0: use the patch width (batches never hold overlapping patches)
     hard_negatives: bool = False  # batch nearby (non-overlapping) patches together
     augment_color: bool = True
+    augment_mode: str = "mild"  # "mild" exposure jitter, or "strong" per-view colour randomization
 
 
 @dataclass

@@ -7,6 +7,7 @@ process group (gloo on CPU, nccl on CUDA) and wraps the stage objective in DDP.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -88,6 +89,12 @@ def build_stage(cfg: TrainConfig, device):
             init = load_checkpoint(cfg.run.init_from)
             if "localizer" not in init:
                 raise ValueError(f"{cfg.run.init_from} holds no localizer")
+            init_cfg = init["localizer"].cfg
+            differ = [f.name for f in dataclasses.fields(cfg.model)
+                      if getattr(cfg.model, f.name) != getattr(init_cfg, f.name, None)]
+            if differ:
+                raise ValueError(f"{cfg.run.init_from} was trained with another model config "
+                                 f"(differs in {', '.join('model.' + d for d in differ)}); use its settings")
             model.load_state_dict(init["localizer"].state_dict())
         model.to(device)
         if cfg.stage == "weak":

@@ -80,3 +80,24 @@ def test_shipped_checkpoints_are_slim_and_load(real_export, tmp_path):
     for name, value in loc.state_dict().items():
         assert torch.equal(bundle["localizer"].state_dict()[name], value)
     assert "orientation" in models.load_checkpoint(tmp_path / "orientation.pt")
+
+
+def test_instance_input_norm_exports_with_parity(tmp_path):
+    torch.manual_seed(1)
+    cfg = TrainConfig(model=ModelConfig(sat_size_px=128, ground_height_px=64, ground_width_px=128,
+                                        sat_channels=(8, 8, 16, 16), ground_channels=(8, 8, 16),
+                                        input_norm="instance"))
+    loc = models.build_localizer(cfg.model).eval()
+    save_checkpoint(tmp_path / "student.pt", kind="localizer", model=loc, cfg=cfg, step=1)
+    report = export_checkpoints(tmp_path / "student.pt", None, tmp_path / "model", {"search_size_px": 192},
+                                ExportConfig(max_sat_size_px=256, write_pt2=False))
+    assert all(c["max_abs_diff"] <= 1e-4 and c["same_argmax"] for c in report["verification"].values())
+    meta = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert meta["training"]["localizer"]["config"]["model"]["input_norm"] == "instance"
+    model = load_model(tmp_path / "model", backend="onnxruntime", threads=1)
+    x = example_inputs(model.meta, sat_size_px=256, seed=4)
+    x["ground_mask"][..., :, 64:] = 0.0  # a pinhole-like half canvas: statistics over the visible part only
+    with torch.no_grad():
+        want = loc.match(x["ground"], x["ground_mask"], loc.encode_satellite(x["satellite"]))["prob"].numpy()
+    got = model.match(x["ground"].numpy(), x["ground_mask"].numpy(), model.encode_satellite(x["satellite"].numpy()))
+    assert np.abs(got["prob"] - want).max() <= 1e-4 and np.argmax(got["prob"]) == np.argmax(want)

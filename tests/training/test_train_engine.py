@@ -90,3 +90,13 @@ def test_release_copy_keeps_weights_and_calibration_drops_optimizer(tmp_path, fl
     out = load_raw(strip_for_release(src, tmp_path / "weak.pt", metrics={"mean_m": 1.5}))
     assert "optimizer" not in out and out["posterior_temperature"] == 0.07 and out["metrics"] == {"mean_m": 1.5}
     torch.testing.assert_close(out["state_dict"]["weight"], model.weight.detach())
+
+
+def test_init_from_a_checkpoint_with_another_model_config_is_refused(flat_root, tiny, tmp_path):
+    import pytest
+
+    weak = tmp_path / "weak"
+    train(tiny(flat_root), weak, max_steps=1, progress=False)
+    cfg = tiny(flat_root, "distill", run={"init_from": str(weak / "last.pt")}, model={"input_norm": "instance"})
+    with pytest.raises(ValueError, match="model.input_norm"):
+        build_stage(cfg, "cpu")

@@ -34,6 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from geodistill_ros import geometry
+from training.datasets.photometric import MODES, augment_pair
 
 # Metres per pixel of the 640-px VIGOR satellite images (the reference's per-city constants).
 VIGOR_METERS_PER_PIXEL = {"NewYork": 0.113248, "Seattle": 0.100817, "SanFrancisco": 0.118141, "Chicago": 0.111262}
@@ -173,17 +174,11 @@ def local_metres(lat: float, lon: float, lat0: float, lon0: float) -> tuple[floa
     return float(e), float(n)
 
 
-def color_jitter(img: np.ndarray, rng: np.random.Generator, strength: float = 0.15) -> np.ndarray:
-    gain = 1.0 + rng.uniform(-strength, strength, size=3)
-    bias = rng.uniform(-strength, strength) * 0.3
-    return np.clip(img * gain[None, None, :] + bias, 0.0, 1.0).astype(np.float32)
-
-
 class VigorDataset(Dataset):
     def __init__(self, root, split: str = "train", mode: str = "same", cities=(), sat_size_px: int = 320,
                  meters_per_pixel: float = 0.2, canvas_hw: tuple[int, int] = (128, 256),
                  positives_only: bool = True, augment_color: bool = False, val_fraction: float = 0.1,
-                 seed: int = 0):
+                 seed: int = 0, augment_mode: str = "mild"):
         self.root = Path(root)
         self.split = split
         self.records = read_records(root, split, mode, cities, val_fraction, positives_only)
@@ -193,6 +188,9 @@ class VigorDataset(Dataset):
         self.meters_per_pixel = float(meters_per_pixel)
         self.canvas_hw = (int(canvas_hw[0]), int(canvas_hw[1]))
         self.augment_color = augment_color
+        if augment_mode not in MODES:
+            raise ValueError(f"unknown augmentation mode {augment_mode!r} (one of {', '.join(MODES)})")
+        self.augment_mode = augment_mode
         self.seed = seed
         self.city_names = sorted({r.city for r in self.records})
         origins = {}
@@ -226,8 +224,7 @@ class VigorDataset(Dataset):
                                                            r.d_east_px * sat_raw.shape[0] / 640.0, sat_raw.shape[0])
         if self.augment_color:
             rng = np.random.default_rng((self.seed, self._epoch, index))
-            ground = color_jitter(ground, rng)
-            sat = color_jitter(sat, rng)
+            ground, sat = augment_pair(ground, sat, rng, self.augment_mode)
         return {
             "ground": torch.from_numpy(np.ascontiguousarray(ground.transpose(2, 0, 1))),
             "ground_mask": torch.ones(1, hg, wg),

@@ -21,6 +21,26 @@ from training.models.projection import polar_grid, project_to_bev, template_cell
 
 GROUND_STRIDE = 2  # ground features are computed at half the canvas resolution
 _MEAN, _STD = 0.45, 0.25
+INPUT_NORMS = ("fixed", "instance")
+_MIN_STD = 0.02  # instance norm: a flat image is not blown up into noise
+
+
+def normalize_image(img: torch.Tensor, mask: torch.Tensor | None = None, mode: str = "fixed") -> torch.Tensor:
+    """Network input from RGB ``img [B, 3, H, W]`` in [0, 1], over the visible ``mask [B, 1, H, W]``.
+
+    ``fixed``: one mean and std for every image. ``instance``: each image's channels standardized by their
+    own (masked) mean and std, which removes a global exposure or colour cast, such as a satellite image
+    taken by another sensor in another season. Masked-out pixels come out as 0.
+    """
+    if mode == "fixed":
+        out = (img - _MEAN) / _STD
+        return out if mask is None else out * mask
+    if mask is None:
+        mask = torch.ones_like(img[:, :1])
+    area = mask.sum(dim=(2, 3), keepdim=True).clamp_min(1.0)
+    mean = (img * mask).sum(dim=(2, 3), keepdim=True) / area
+    var = (((img - mean) * mask) ** 2).sum(dim=(2, 3), keepdim=True) / area
+    return (img - mean) / var.add(_MIN_STD**2).sqrt() * mask
 
 
 class Localizer(nn.Module):
@@ -28,6 +48,8 @@ class Localizer(nn.Module):
         super().__init__()
         if cfg.backbone != "cnn":
             raise ValueError(f"backbone {cfg.backbone!r} is not available in this build (use 'cnn')")
+        if cfg.input_norm not in INPUT_NORMS:
+            raise ValueError(f"unknown input_norm {cfg.input_norm!r} (one of {', '.join(INPUT_NORMS)})")
         if len(cfg.feature_dim) != len(cfg.level_strides):
             raise ValueError("feature_dim and level_strides need one entry per level")
         if list(cfg.level_strides) != sorted(cfg.level_strides, reverse=True):
@@ -68,13 +90,13 @@ class Localizer(nn.Module):
 
     # --- satellite -------------------------------------------------------------------------------
     def encode_satellite(self, sat: torch.Tensor) -> list[torch.Tensor]:
-        feats = self.sat_encoder((sat - _MEAN) / _STD)
+        feats = self.sat_encoder(normalize_image(sat, None, self.cfg.input_norm))
         return [head(feats[s]) for s, head in zip(self.strides, self.sat_heads)]
 
     # --- ground ----------------------------------------------------------------------------------
     def project_ground(self, ground: torch.Tensor, ground_mask: torch.Tensor):
         """BEV templates and their masks per level: lists of ``[B, C, K, K]`` and ``[B, 1, K, K]``."""
-        x = torch.cat([(ground - _MEAN) / _STD * ground_mask, ground_mask], dim=1)
+        x = torch.cat([normalize_image(ground, ground_mask, self.cfg.input_norm), ground_mask], dim=1)
         feat = self.ground_encoder(x)[GROUND_STRIDE]
         templates, masks = [], []
         for i, head in enumerate(self.ground_heads):
