@@ -65,6 +65,7 @@ from geodistill_ros.localizer import (
     LocalizerInputError,
     probability_overlay,
 )
+from geodistill_ros.navsat import DEFAULT_GPS_SIGMA_M
 from geodistill_ros.tiles.errors import TileError, TileOutOfCoverage
 
 try:  # optional: map -> odom TF
@@ -167,7 +168,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("camera_yaw_rad", 0.0, "camera forward direction relative to base_frame x, CCW, rad", _finite),
     ParamSpec("camera_pitch_rad", 0.0, "pinhole camera pitch, positive up, rad", _finite),
     ParamSpec("max_gps_age_s", 1.0, "largest |GPS stamp - image stamp| accepted, s", _positive),
-    ParamSpec("gps_sigma_m", 5.0, "GPS 1-sigma per axis when the fix has no covariance, m", _positive),
+    ParamSpec("gps_sigma_m", DEFAULT_GPS_SIGMA_M, "GPS 1-sigma per axis when the fix has no covariance, m", _positive),
     ParamSpec("gps_sigma_floor_m", 1.0, "never trust a GPS fix more than this 1-sigma, m", _positive),
     ParamSpec("fuse_gps_prior", True, "multiply the probability map by the GPS prior's Gaussian"),
     ParamSpec("heading_source", "none", "heading prior: 'none' (coarse yaw search), 'imu' or 'odometry'",

@@ -20,10 +20,10 @@ TABLE_KEYS = (("mean_m", "mean (m)", "{:.2f}"), ("median_m", "median (m)", "{:.2
               ("in_95_ellipse", "in 95% ellipse", "{:.1%}"), ("nll", "NLL", "{:.2f}"))
 
 
-def load_run(folder: str | Path) -> dict:
-    """``eval.json`` (required) plus the training summary and last metrics record of a run folder."""
+def load_run(folder: str | Path, eval_name: str = "eval.json") -> dict:
+    """``eval_name`` (required) plus the training summary and last metrics record of a run folder."""
     folder = Path(folder)
-    ev = folder / "eval.json"
+    ev = folder / eval_name
     if not ev.is_file():
         raise FileNotFoundError(f"{ev} not found: run geodistill eval --out {ev} first")
     run = {"folder": str(folder), "eval": json.loads(ev.read_text())}
@@ -95,6 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", action="append", required=True, metavar="NAME=FOLDER",
                         help="a run folder holding eval.json (repeat; the first is the baseline by default)")
     parser.add_argument("--baseline", default=None, help="run name the others are compared with")
+    parser.add_argument("--eval-name", default="eval.json",
+                        help="evaluation file in each run folder (e.g. eval_unseen.json for another test set)")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=JSON",
                         help="extra JSON files to embed (e.g. orientation=runs/orientation/summary.json)")
     parser.add_argument("--commands", default=None, help="text file with the commands that reproduce the runs")
@@ -109,7 +111,7 @@ def run(args) -> int:
         name, sep, folder = item.partition("=")
         if not sep:
             raise SystemExit(f"--run expects NAME=FOLDER, got {item!r}")
-        runs[name] = load_run(folder)
+        runs[name] = load_run(folder, args.eval_name)
     baseline = args.baseline or next(iter(runs))
     summary = {"baseline": baseline, "note": args.note, "runs": runs, "vs_baseline": compare(runs, baseline)}
     for item in args.extra:

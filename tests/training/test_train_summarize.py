@@ -38,6 +38,19 @@ def test_summary_compares_with_the_baseline(tmp_path):
         main(["--run", f"x={tmp_path}", "--out", str(out)])
 
 
+def test_summary_of_another_test_set(tmp_path):
+    weak = _run(tmp_path / "weak", {"360": _metrics(2.0, 1.0)})
+    (weak / "eval_unseen.json").write_text(json.dumps({"fov": {"360": _metrics(5.0, 3.0)}}))
+    student = _run(tmp_path / "student", {"360": _metrics(2.0, 0.9)})
+    (student / "eval_unseen.json").write_text(json.dumps({"fov": {"360": _metrics(4.0, 2.0)}}))
+    out = tmp_path / "unseen.json"
+    assert main(["--run", f"weak={weak}", "--run", f"student={student}", "--eval-name", "eval_unseen.json",
+                 "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["vs_baseline"]["student"]["360"]["mean_m"] == pytest.approx(-0.2)
+    with pytest.raises(FileNotFoundError, match="eval_missing.json"):
+        main(["--run", f"weak={weak}", "--eval-name", "eval_missing.json", "--out", str(out)])
+
+
 def test_relative_change():
     assert relative_change(3.0, 4.0) == pytest.approx(-0.25)
     with pytest.raises(ValueError):
