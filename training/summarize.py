@@ -61,7 +61,7 @@ def compare(runs: dict[str, dict], baseline: str) -> dict:
 def markdown(summary: dict) -> str:
     runs, base = summary["runs"], summary["baseline"]
     fovs = list(next(iter(runs.values()))["eval"]["fov"])
-    lines = ["# Training results", "", summary.get("note", ""), ""]
+    lines = [f"# {summary.get('title') or 'Training results'}", "", summary.get("note", ""), ""]
     for fov in fovs:
         lines += [f"## FoV {fov} deg" + (" (panorama)" if fov == "360" else ""), "",
                   "| run | " + " | ".join(h for _, h, _ in TABLE_KEYS) + f" | mean vs {base} |",
@@ -100,6 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=JSON",
                         help="extra JSON files to embed (e.g. orientation=runs/orientation/summary.json)")
     parser.add_argument("--commands", default=None, help="text file with the commands that reproduce the runs")
+    parser.add_argument("--title", default="Training results", help="the markdown title")
     parser.add_argument("--note", default="", help="a sentence placed under the markdown title")
     parser.add_argument("--out", required=True, help="summary JSON path")
     parser.add_argument("--markdown", default=None, help="markdown tables path")
@@ -113,7 +114,8 @@ def run(args) -> int:
             raise SystemExit(f"--run expects NAME=FOLDER, got {item!r}")
         runs[name] = load_run(folder, args.eval_name)
     baseline = args.baseline or next(iter(runs))
-    summary = {"baseline": baseline, "note": args.note, "runs": runs, "vs_baseline": compare(runs, baseline)}
+    summary = {"baseline": baseline, "title": args.title, "note": args.note, "runs": runs,
+               "vs_baseline": compare(runs, baseline)}
     for item in args.extra:
         name, _, path = item.partition("=")
         summary.setdefault("extra", {})[name] = json.loads(Path(path).read_text())

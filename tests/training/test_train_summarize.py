@@ -44,8 +44,10 @@ def test_summary_of_another_test_set(tmp_path):
     student = _run(tmp_path / "student", {"360": _metrics(2.0, 0.9)})
     (student / "eval_unseen.json").write_text(json.dumps({"fov": {"360": _metrics(4.0, 2.0)}}))
     out = tmp_path / "unseen.json"
+    md = tmp_path / "unseen.md"
     assert main(["--run", f"weak={weak}", "--run", f"student={student}", "--eval-name", "eval_unseen.json",
-                 "--out", str(out)]) == 0
+                 "--title", "Unseen style", "--out", str(out), "--markdown", str(md)]) == 0
+    assert md.read_text().startswith("# Unseen style\n") and "| student | 4.00 | 2.00 |" in md.read_text()
     assert json.loads(out.read_text())["vs_baseline"]["student"]["360"]["mean_m"] == pytest.approx(-0.2)
     with pytest.raises(FileNotFoundError, match="eval_missing.json"):
         main(["--run", f"weak={weak}", "--eval-name", "eval_missing.json", "--out", str(out)])
