@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from training.datasets.photometric import augment_pair, color_jitter, style_jitter
-from training.models.localizer import Localizer, normalize_image
+from training.models.input_norm import normalize_image
+from training.models.localizer import Localizer
 
 
 def _scene(seed=0, hw=(24, 32)):

@@ -19,9 +19,8 @@ from torch import nn
 
 from geodistill_ros import geometry
 from training.config import ModelConfig, OrientationConfig
+from training.models.input_norm import normalize_image
 from training.models.projection import wrap_pad_columns
-
-_MEAN, _STD = 0.45, 0.25
 
 
 def polar_sample_points(n_azimuth: int, radii_m: np.ndarray, azimuth_offset_deg: float = 0.0):
@@ -87,7 +86,7 @@ class OrientationNet(nn.Module):
         return torch.cat([sat_p, sat_valid], 1), g_p
 
     def signature(self, polar: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([(polar[:, :3] - _MEAN) / _STD * polar[:, 3:], polar[:, 3:]], dim=1)
+        x = torch.cat([normalize_image(polar[:, :3], polar[:, 3:]), polar[:, 3:]], dim=1)
         f = self.head(self.encoder(x)).mean(dim=2)  # pool over radius: [B, C, A]
         return F.normalize(f - f.mean(dim=2, keepdim=True), dim=1)
 
