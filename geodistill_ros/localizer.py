@@ -38,7 +38,13 @@ import numpy as np
 from geodistill_ros import geometry
 from geodistill_ros.camera import PanoramaCamera, PinholeCamera, ground_canvas
 from geodistill_ros.inference.model_files import SAT_MULTIPLE_PX
-from geodistill_ros.posterior import cell_centers_px, gaussian_log_prior, posterior_from_logits, softmax2d
+from geodistill_ros.posterior import (
+    cell_centers_px,
+    gaussian_log_prior,
+    posterior_from_logits,
+    prob_origin_rc,
+    softmax2d,
+)
 
 DEFAULT_MODEL_DIR = str(Path(__file__).resolve().parent / "models")
 INVALID_CELL_LOG_PRIOR = -1.0e6  # finite: excludes cells without imagery but never produces NaN
@@ -158,7 +164,7 @@ class Estimate:
     yaw_source: str  # "prior", "prior+refined", "search", "search+refined"
     datum: tuple[float, float]
     satellite: np.ndarray | None = None  # the search patch (uint8 [S, S, 3]) the map lies over
-    prob_origin_px: float = 0.0
+    prob_origin_px: tuple[float, float] = (0.0, 0.0)  # satellite pixel (row, col) of cell (0, 0)
     prob_stride_px: float = 1.0
     recropped: bool = False  # whether this call fetched and encoded a new satellite patch
     timings_ms: dict = field(default_factory=dict)
@@ -290,7 +296,7 @@ def floor_covariance(cov3: np.ndarray, position_floor_m2: float, yaw_floor_rad2:
 
 
 def probability_mass_within(prob: np.ndarray, row_px: float, col_px: float, radius_px: float,
-                            origin_px: float, stride_px: float) -> float:
+                            origin_px, stride_px: float) -> float:
     """Probability mass of the cells whose centre lies within ``radius_px`` of ``(row_px, col_px)``."""
     rows, cols = cell_centers_px(prob.shape, origin_px, stride_px)
     near = (rows - row_px) ** 2 + (cols - col_px) ** 2 <= max(radius_px, 0.5 * stride_px) ** 2
@@ -307,10 +313,12 @@ def probability_overlay(estimate: Estimate, alpha: float = 0.6) -> np.ndarray:
     sat = np.asarray(estimate.satellite, dtype=np.uint8)
     size = sat.shape[0]
     # resample the map onto the satellite pixels: cell (i, j) centre = origin + i * stride
+    rows, cols = cell_centers_px((1, 1), estimate.prob_origin_px, estimate.prob_stride_px)
     px = np.arange(size, dtype=np.float32) + 0.5
-    grid = (px - estimate.prob_origin_px) / estimate.prob_stride_px
-    map_x = np.broadcast_to(grid[None, :], (size, size)).copy()
-    map_y = np.broadcast_to(grid[:, None], (size, size)).copy()
+    grid_x = ((px - cols[0, 0]) / estimate.prob_stride_px).astype(np.float32)
+    grid_y = ((px - rows[0, 0]) / estimate.prob_stride_px).astype(np.float32)
+    map_x = np.broadcast_to(grid_x[None, :], (size, size)).copy()
+    map_y = np.broadcast_to(grid_y[:, None], (size, size)).copy()
     heat_full = cv2.remap(heat, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     colored = cv2.cvtColor(cv2.applyColorMap(heat_full, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
     weight = (alpha * heat_full.astype(np.float32) / 255.0)[..., None]
@@ -358,7 +366,7 @@ class Localizer:
         if self.search_size_px % SAT_MULTIPLE_PX:
             raise ValueError(f"search size {self.search_size_px} px is not a multiple of {SAT_MULTIPLE_PX}")
         self.canvas_hw = (int(meta["ground_height_px"]), int(meta["ground_width_px"]))
-        self.prob_origin_px = float(meta["prob_origin_px"])
+        self.prob_origin_px = prob_origin_rc(meta)  # (row, col), the calibrated position offset applied
         self.prob_stride_px = float(meta["prob_stride_px"])
         self.temperature = float(self.config.posterior_temperature or meta.get("posterior_temperature")
                                  or meta["temperature"])

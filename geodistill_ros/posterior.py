@@ -2,8 +2,10 @@
 
 Shared by training evaluation and the runtime ``Localizer``, so both report the same estimate.
 Cell ``(i, j)`` of a ``[Hp, Wp]`` map sits at the continuous satellite pixel
-``(origin + i * stride, origin + j * stride)``; the satellite patch is north-up and its centre is the continuous
-point ``(S/2, S/2)`` (see ``geometry``).
+``(origin_row + i * stride, origin_col + j * stride)``; the satellite patch is north-up and its centre is the
+continuous point ``(S/2, S/2)`` (see ``geometry``). The origin is ``prob_origin_px`` (half a cell) less the
+model's calibrated ``position_offset_rc_px`` (:func:`prob_origin_rc`): a weakly supervised matcher learns a
+constant shift that ``training.offset_calibration`` measures without labels.
 """
 
 from __future__ import annotations
@@ -57,10 +59,30 @@ def refine_peak(log_prob: np.ndarray, i: int, j: int) -> tuple[float, float]:
     return di, dj
 
 
-def cell_centers_px(shape: tuple[int, int], origin_px: float, stride_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Continuous satellite pixel ``(rows [Hp, 1], cols [1, Wp])`` of every cell centre."""
-    rows = origin_px + stride_px * np.arange(shape[0], dtype=np.float64)
-    cols = origin_px + stride_px * np.arange(shape[1], dtype=np.float64)
+def prob_origin_rc(meta: dict) -> tuple[float, float]:
+    """Satellite pixel ``(row, col)`` of cell ``(0, 0)`` from model.json / checkpoint metadata:
+    ``prob_origin_px`` minus ``position_offset_rc_px`` (absent: no offset)."""
+    origin = float(meta["prob_origin_px"])
+    offset = meta.get("position_offset_rc_px") or (0.0, 0.0)
+    if len(offset) != 2 or not all(math.isfinite(float(v)) for v in offset):
+        raise ValueError(f"position_offset_rc_px must be two finite numbers, got {offset!r}")
+    return origin - float(offset[0]), origin - float(offset[1])
+
+
+def _origin_pair(origin_px) -> tuple[float, float]:
+    if np.ndim(origin_px) == 0:
+        return float(origin_px), float(origin_px)
+    row, col = origin_px
+    return float(row), float(col)
+
+
+def cell_centers_px(shape: tuple[int, int], origin_px, stride_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Continuous satellite pixel ``(rows [Hp, 1], cols [1, Wp])`` of every cell centre.
+
+    ``origin_px``: cell ``(0, 0)``'s pixel, one number for both axes or a ``(row, col)`` pair."""
+    origin_row, origin_col = _origin_pair(origin_px)
+    rows = origin_row + stride_px * np.arange(shape[0], dtype=np.float64)
+    cols = origin_col + stride_px * np.arange(shape[1], dtype=np.float64)
     return rows[:, None], cols[None, :]
 
 
@@ -76,7 +98,7 @@ def gaussian_log_prior(shape, origin_px, stride_px, mean_rc_px, cov_rc_px2) -> n
 def posterior_from_logits(
     logits: np.ndarray,
     temperature: float,
-    prob_origin_px: float,
+    prob_origin_px,
     prob_stride_px: float,
     meters_per_pixel: float,
     patch_size_px: float,
@@ -86,7 +108,8 @@ def posterior_from_logits(
 
     The estimate is the most probable cell refined to sub-cell precision; the covariance is the second moment
     of the probability map about the estimate (so a multi-modal map gives a wide covariance), plus the
-    quantisation variance of one cell (``stride^2 / 12`` per axis).
+    quantisation variance of one cell (``stride^2 / 12`` per axis). ``prob_origin_px`` is one number or a
+    ``(row, col)`` pair (:func:`prob_origin_rc`).
     """
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim == 3 and logits.shape[0] == 1:
@@ -102,8 +125,9 @@ def posterior_from_logits(
     log_prob = np.log(np.maximum(prob, 1e-300))
     i, j = np.unravel_index(int(np.argmax(prob)), prob.shape)
     di, dj = refine_peak(log_prob, i, j)
-    row = prob_origin_px + prob_stride_px * (i + di)
-    col = prob_origin_px + prob_stride_px * (j + dj)
+    origin_row, origin_col = _origin_pair(prob_origin_px)
+    row = origin_row + prob_stride_px * (i + di)
+    col = origin_col + prob_stride_px * (j + dj)
     rows, cols = cell_centers_px(prob.shape, prob_origin_px, prob_stride_px)
     dr, dc = rows - row, cols - col
     quant = prob_stride_px**2 / 12.0

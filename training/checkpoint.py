@@ -50,6 +50,8 @@ def strip_for_release(src: str | Path, dst: str | Path, metrics: dict | None = N
     keep = {k: state[k] for k in ("model_args", "state_dict", "config", "config_hash", "stage", "step", "metrics")}
     if state.get("posterior_temperature") is not None:  # the calibration written by geodistill eval
         keep["posterior_temperature"] = float(state["posterior_temperature"])
+    if state.get("position_offset_rc_px") is not None:  # the label-free offset calibration, likewise
+        keep["position_offset_rc_px"] = [float(v) for v in state["position_offset_rc_px"]]
     if metrics is not None:
         keep["metrics"] = metrics
     dst = Path(dst)

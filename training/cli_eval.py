@@ -4,7 +4,10 @@ Writes ``{"fov": {"360": {...}, "180": {...}, "90": {...}}, "posterior_temperatu
 metrics of :data:`training.evaluate.METRIC_KEYS`, an error-CDF plot and probability-map overlays next to
 the JSON. The posterior temperature is fitted first on held-out data (``--calib-data``/``--calib-split``,
 default: the same root's ``val`` split) by minimising the Gaussian NLL, and stored in the checkpoint
-(``posterior_temperature``) unless ``--no-store``.
+(``posterior_temperature``) unless ``--no-store``. Before it, the localizer's constant position offset is
+measured on the same held-out data without labels (``training.offset_calibration``: the half-turn symmetry),
+stored as ``position_offset_rc_px`` beside the temperature, and applied to every estimate; ``--offset ROW COL``
+uses given pixels instead, ``--no-offset`` none.
 """
 
 from __future__ import annotations
@@ -30,11 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calib-split", default="val")
     parser.add_argument("--calib-samples", type=int, default=120)
     parser.add_argument("--temperature", type=float, default=None, help="use this posterior temperature, no fit")
+    offset = parser.add_mutually_exclusive_group()
+    offset.add_argument("--offset", type=float, nargs=2, default=None, metavar=("ROW", "COL"),
+                        help="use this position offset (satellite pixels, subtracted from estimates), no fit")
+    offset.add_argument("--no-offset", action="store_true", help="apply no position offset")
+    parser.add_argument("--offset-samples", type=int, default=200,
+                        help="held-out pairs for the label-free offset calibration")
     parser.add_argument("--max-samples", type=int, default=None)
     parser.add_argument("--vigor-mode", default="same", choices=("same", "cross"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--no-store", action="store_true", help="do not write the temperature into the checkpoint")
+    parser.add_argument("--no-store", action="store_true",
+                        help="do not write the temperature and offset into the checkpoint")
     parser.add_argument("--no-plots", action="store_true")
 
 
@@ -43,6 +53,7 @@ def run(args) -> int:
     from training.datasets.vigor import DatasetError, VigorDataset
     from training.evaluate import collect, fit_temperature, metrics, plot_results
     from training.models import load_checkpoint
+    from training.offset_calibration import calibrate_offset
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -68,19 +79,32 @@ def run(args) -> int:
     t0 = time.time()
     try:
         test = dataset(args.data, args.split)
+        calib = None
+        offset = {"offset_rc_px": [0.0, 0.0] if args.no_offset else args.offset, "source": "given"}
+        if args.offset is None and not args.no_offset:
+            calib = dataset(args.calib_data or args.data, args.calib_split)
+            try:
+                offset = {**calibrate_offset(loc, calib, args.offset_samples), "source": "half-turn calibration"}
+            except ValueError as e:
+                print(f"offset calibration failed: {e} (use --no-offset or --offset ROW COL)", file=sys.stderr)
+                return 2
+            print(f"position offset {offset['offset_rc_px'][0]:+.2f}, {offset['offset_rc_px'][1]:+.2f} px (row, col) "
+                  f"from {offset['n_used']} of {offset['n_total']} pairs")
+        meta["position_offset_rc_px"] = [float(v) for v in offset["offset_rc_px"]]
         temperature = args.temperature
         if temperature is None:
-            calib = dataset(args.calib_data or args.data, args.calib_split)
-            cal = collect(loc, calib, args.fov, None, args.calib_samples, seed=args.seed + 1)
+            calib = calib or dataset(args.calib_data or args.data, args.calib_split)
+            cal = collect(loc, calib, args.fov, None, args.calib_samples, seed=args.seed + 1, meta=meta)
             logits = [x for d in cal.values() for x in d["logits"]]
             gts = [x for d in cal.values() for x in d["gt"]]
             temperature = fit_temperature(logits, gts, meta)
     except DatasetError as e:
         print(f"dataset error: {e}", file=sys.stderr)
         return 2
-    col = collect(loc, test, args.fov, orientation, args.max_samples, seed=args.seed)
+    col = collect(loc, test, args.fov, orientation, args.max_samples, seed=args.seed, meta=meta)
     result = {"fov": {k: metrics(d["logits"], d["gt"], d["yaw_err"], temperature, meta) for k, d in col.items()},
               "posterior_temperature": temperature, "model_temperature": loc.temperature,
+              "position_offset_rc_px": meta["position_offset_rc_px"], "position_offset": offset,
               "checkpoint": str(args.checkpoint), "orientation": args.orientation, "data": str(args.data),
               "split": args.split, "calibration": {"data": str(args.calib_data or args.data),
                                                    "split": args.calib_split, "samples": args.calib_samples},
@@ -91,9 +115,14 @@ def run(args) -> int:
         prefix = str(out.with_suffix(""))
         result["plots"] = plot_results(col, temperature, meta, prefix)
     out.write_text(json.dumps(result, indent=2))
-    if not args.no_store and args.temperature is None:
+    calibrated = {}
+    if args.temperature is None:
+        calibrated["posterior_temperature"] = temperature
+    if offset["source"] != "given":
+        calibrated["position_offset_rc_px"] = meta["position_offset_rc_px"]
+    if calibrated and not args.no_store:
         state = load_raw(args.checkpoint)
-        state["posterior_temperature"] = temperature
+        state.update(calibrated)
         torch.save(state, args.checkpoint)
     for k, m in result["fov"].items():
         yaw = f"{m['yaw_median_deg']:.2f}" if m["yaw_median_deg"] is not None else "-"

@@ -21,6 +21,7 @@ from geodistill_ros.posterior import (
     mahalanobis2,
     parabola_offset,
     posterior_from_logits,
+    prob_origin_rc,
 )
 from training.augment import crop_satellite, roll_canvas
 from training.losses import bin_to_yaw
@@ -32,9 +33,13 @@ METRIC_KEYS = ("mean_m", "median_m", "recall_1m", "recall_3m", "recall_5m", "yaw
 
 @torch.no_grad()
 def collect(localizer, dataset, fovs, orientation=None, max_samples: int | None = None, seed: int = 0,
-            progress: bool = True, keep_maps: int = 4) -> dict:
-    """Run every sample at every FoV. Returns per-FoV lists: logits, gt (row, col), yaw errors, a few maps."""
+            progress: bool = True, keep_maps: int = 4, meta: dict | None = None) -> dict:
+    """Run every sample at every FoV. Returns per-FoV lists: logits, gt (row, col), yaw errors, a few maps.
+
+    ``meta`` (checkpoint metadata): its ``position_offset_rc_px`` places the orientation patch; default none.
+    """
     localizer.eval()
+    origin_rc = prob_origin_rc({"prob_origin_px": localizer.prob_origin_px, **(meta or {})})
     n = len(dataset) if max_samples is None else min(len(dataset), max_samples)
     hw = (localizer.cfg.ground_height_px, localizer.cfg.ground_width_px)
     rng = np.random.default_rng(seed)
@@ -61,12 +66,12 @@ def collect(localizer, dataset, fovs, orientation=None, max_samples: int | None 
                                              "canvas": canvas, "mask": mask})
             if orientation is not None:
                 out[key]["yaw_err"].append(_yaw_error(orientation, localizer, logits, sat, g, m,
-                                                      delta * orientation.cfg.range_deg))
+                                                      delta * orientation.cfg.range_deg, origin_rc))
     return out
 
 
-def _yaw_error(orientation, localizer, logits, sat, g, m, delta_deg: float) -> float:
-    post = posterior_from_logits(logits, localizer.temperature, localizer.prob_origin_px, localizer.prob_stride_px,
+def _yaw_error(orientation, localizer, logits, sat, g, m, delta_deg: float, origin_rc) -> float:
+    post = posterior_from_logits(logits, localizer.temperature, origin_rc, localizer.prob_stride_px,
                                  localizer.cfg.meters_per_pixel, sat.shape[-1])
     sat_o = crop_satellite(sat, torch.tensor([post.row_px]), torch.tensor([post.col_px]),
                            orientation.cfg.sat_size_px)
@@ -88,7 +93,7 @@ def yaw_from_logits(yaw_logits: np.ndarray, range_deg: float) -> float:
 def posteriors(logits_list, gt_list, temperature: float, localizer_meta: dict):
     errs, covs, dists = [], [], []
     for logits, (r, c) in zip(logits_list, gt_list):
-        p = posterior_from_logits(logits, temperature, localizer_meta["prob_origin_px"],
+        p = posterior_from_logits(logits, temperature, prob_origin_rc(localizer_meta),
                                   localizer_meta["prob_stride_px"], localizer_meta["meters_per_pixel"],
                                   localizer_meta["sat_size_px"])
         mpp = localizer_meta["meters_per_pixel"]
@@ -159,15 +164,15 @@ def plot_results(collected: dict, temperature: float, localizer_meta: dict, out_
         fig, axes = plt.subplots(len(fovs), n_ex, figsize=(3 * n_ex, 3 * len(fovs)), squeeze=False)
         for a, fov in enumerate(fovs):
             for b, ex in enumerate(collected[fov]["examples"][:n_ex]):
-                p = posterior_from_logits(ex["logits"], temperature, localizer_meta["prob_origin_px"],
+                p = posterior_from_logits(ex["logits"], temperature, prob_origin_rc(localizer_meta),
                                           localizer_meta["prob_stride_px"], localizer_meta["meters_per_pixel"],
                                           localizer_meta["sat_size_px"])
                 s = ex["sat"].shape[-1]
                 ax = axes[a, b]
                 ax.imshow(ex["sat"].transpose(1, 2, 0))
-                o, st = localizer_meta["prob_origin_px"], localizer_meta["prob_stride_px"]
+                (o_r, o_c), st = prob_origin_rc(localizer_meta), localizer_meta["prob_stride_px"]
                 hp, wp = p.prob.shape
-                ext = (o - st / 2, o + st * (wp - 0.5), o + st * (hp - 0.5), o - st / 2)
+                ext = (o_c - st / 2, o_c + st * (wp - 0.5), o_r + st * (hp - 0.5), o_r - st / 2)
                 ax.imshow(p.prob / p.prob.max(), extent=ext, alpha=0.5, cmap="magma")
                 ax.plot(ex["gt"][1], ex["gt"][0], "g+", ms=12, mew=2)
                 ax.plot(p.col_px, p.row_px, "cx", ms=10, mew=2)

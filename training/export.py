@@ -166,6 +166,11 @@ def build_model_json(loc_bundle: dict, ori_bundle: dict | None, overrides: dict 
     # (1.0 would flatten a map of NCC-sum logits into a near-uniform one).
     meta["posterior_temperature"] = float(posterior_t if posterior_t is not None else meta["temperature"] or 1.0)
     meta["posterior_temperature_calibrated"] = posterior_t is not None
+    offset = overrides.pop("position_offset_rc_px", None) or _lookup("position_offset_rc_px", loc_bundle, None)
+    # The constant offset that `geodistill eval` measured without labels (training.offset_calibration);
+    # the runtime subtracts it from every estimate. None: an uncalibrated model, no offset.
+    meta["position_offset_rc_px"] = [float(v) for v in offset] if offset is not None else [0.0, 0.0]
+    meta["position_offset_calibrated"] = offset is not None
     meta["conventions"] = CONVENTIONS
     meta["config_hash"] = (overrides.pop("config_hash", None) or find_key(loc_bundle.get("meta"), "config_hash")
                            or config_hash(loc_bundle.get("config"), (ori_bundle or {}).get("config")))
@@ -456,14 +461,17 @@ def ship_checkpoints(localizer_ckpt: Path, orientation_ckpt: Path | None, out_di
         metrics = dict(state.get("metrics") or {})
         if state.get("posterior_temperature") is not None:
             metrics.setdefault("posterior_temperature", state["posterior_temperature"])
+        if state.get("position_offset_rc_px") is not None:
+            metrics.setdefault("position_offset_rc_px", state["position_offset_rc_px"])
         if Path(src).resolve() != dst.resolve():
             written.append(strip_for_release(src, dst, metrics))
     return written
 
 
 def evaluation_overrides(eval_json: Path) -> dict:
-    """model.json entries from a ``geodistill eval`` JSON: its calibrated ``posterior_temperature`` and its
-    figures under ``evaluation`` (``{"fov": {"360": {"median_m": ..}, ..}, ...}``, plot paths left out)."""
+    """model.json entries from a ``geodistill eval`` JSON: its calibrated ``posterior_temperature`` and
+    ``position_offset_rc_px``, and its figures under ``evaluation`` (``{"fov": {"360": {"median_m": ..}, ..},
+    ...}``, plot paths left out)."""
     try:
         result = json.loads(Path(eval_json).read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -474,6 +482,9 @@ def evaluation_overrides(eval_json: Path) -> dict:
     out = {"evaluation": json.loads(json.dumps(record, default=str))}
     if isinstance(result.get("posterior_temperature"), (int, float)):
         out["posterior_temperature"] = float(result["posterior_temperature"])
+    offset = result.get("position_offset_rc_px")
+    if isinstance(offset, list) and len(offset) == 2:
+        out["position_offset_rc_px"] = [float(v) for v in offset]
     return out
 
 

@@ -130,7 +130,7 @@ def bench_backend(model_dir: str, backend: str, threads: int | None, frames: int
                   tile_spec: str, lat: float, lon: float, seed: int = 0) -> dict:
     """Time one backend (meant to run in a fresh process); returns its JSON entry."""
     from geodistill_ros.inference import load_model
-    from geodistill_ros.posterior import posterior_from_logits
+    from geodistill_ros.posterior import posterior_from_logits, prob_origin_rc
     from geodistill_ros.tiles import open_tile_source
 
     t_load = time.perf_counter()
@@ -164,7 +164,7 @@ def bench_backend(model_dir: str, backend: str, threads: int | None, frames: int
         t = timer.add("preprocessing", t0) if timer else t0
         out = model.match(ground, mask, feats)
         t = timer.add("ground_branch", t) if timer else t
-        post = posterior_from_logits(out["logits"], meta.get("posterior_temperature", 1.0), meta["prob_origin_px"],
+        post = posterior_from_logits(out["logits"], meta.get("posterior_temperature", 1.0), prob_origin_rc(meta),
                                      meta["prob_stride_px"], mpp, sat_rgb.shape[0])
         t = timer.add("postprocessing", t) if timer else t
         if ori:

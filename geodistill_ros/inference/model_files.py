@@ -9,6 +9,7 @@ A model folder (docs/ARCHITECTURE.md, "The model contract") holds ``satellite_en
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from geodistill_ros.inference.errors import ModelFileError, ModelMismatchError
@@ -106,6 +107,10 @@ def validate_meta(meta: object, source: str = MODEL_JSON) -> dict:
     for key in ("meters_per_pixel", "camera_height_m", "prob_stride_px", "temperature"):
         if not isinstance(meta[key], (int, float)) or meta[key] <= 0:
             raise ModelMismatchError(f"{source}: {key} must be a positive number, got {meta[key]!r}")
+    offset = meta.get("position_offset_rc_px")  # optional: the calibrated constant offset (pixels)
+    if offset is not None and not (isinstance(offset, list) and len(offset) == 2
+                                   and all(isinstance(v, (int, float)) and math.isfinite(v) for v in offset)):
+        raise ModelMismatchError(f"{source}: position_offset_rc_px must be [row, col] pixels, got {offset!r}")
     levels = meta["levels"]
     if not (isinstance(levels, list) and levels) and not (isinstance(levels, int) and levels > 0):
         raise ModelMismatchError(f"{source}: levels must be a positive count or a non-empty list, got {levels!r}")

@@ -265,6 +265,20 @@ def test_temperature_defaults_to_model_json_posterior_temperature():
     assert loc.temperature == 2.0
 
 
+def test_model_json_position_offset_is_subtracted_from_the_estimate():
+    estimates = []
+    for offset in (None, [2.0, -4.0]):
+        meta = fake_meta(orientation=None) | ({"position_offset_rc_px": offset} if offset else {})
+        loc = _localizer(model=FakeModel(meta=meta), fuse_gps_prior=False)
+        estimates.append(loc.localize(render_panorama(0.0), panorama_camera(), _prior(*TRUTH_EN), 0.0))
+    plain, moved = estimates
+    assert math.hypot(plain.x_m - TRUTH_EN[0], plain.y_m - TRUTH_EN[1]) < 0.1
+    # the model says it answers 2 px too far south and 4 px too far west: move north 1 m and east 2 m (0.5 m/px)
+    assert (moved.x_m - plain.x_m, moved.y_m - plain.y_m) == pytest.approx((2.0, 1.0), abs=1e-6)
+    np.testing.assert_allclose(moved.covariance, plain.covariance, atol=1e-9)
+    assert moved.prob_origin_px == pytest.approx((0.0, 6.0))
+
+
 def test_search_size_comes_from_model_json_or_config():
     tiles = FakeTileSource(marker_en=TRUTH_EN)
     loc = _localizer(tiles=tiles, search_size_px=192)

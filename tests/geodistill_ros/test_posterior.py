@@ -21,6 +21,23 @@ def test_peak_maps_to_the_right_pixel_and_enu():
     assert post.north_m == pytest.approx(-(42 - 80) * 0.2)
 
 
+def test_per_axis_origin_applies_the_calibrated_offset():
+    meta = {"prob_origin_px": 2.0, "position_offset_rc_px": [0.75, -1.5]}
+    assert P.prob_origin_rc(meta) == (1.25, 3.5)
+    assert P.prob_origin_rc({"prob_origin_px": 2.0}) == (2.0, 2.0)  # older models: no offset
+    with pytest.raises(ValueError, match="two finite numbers"):
+        P.prob_origin_rc({"prob_origin_px": 2.0, "position_offset_rc_px": [float("nan"), 0.0]})
+    logits = _gaussian_logits((40, 40), (10, 30), 1.0)
+    plain = P.posterior_from_logits(logits, 1.0, 2.0, 4.0, 0.2, 160)
+    moved = P.posterior_from_logits(logits, 1.0, P.prob_origin_rc(meta), 4.0, 0.2, 160)
+    assert (moved.row_px, moved.col_px) == pytest.approx((plain.row_px - 0.75, plain.col_px + 1.5))
+    assert (moved.east_m - plain.east_m, moved.north_m - plain.north_m) == pytest.approx((1.5 * 0.2, 0.75 * 0.2))
+    np.testing.assert_allclose(moved.cov_en_m2, plain.cov_en_m2)  # a shift changes no spread
+    rows, cols = P.cell_centers_px((2, 3), (1.25, 3.5), 4.0)
+    np.testing.assert_allclose(rows.ravel(), [1.25, 5.25])
+    np.testing.assert_allclose(cols.ravel(), [3.5, 7.5, 11.5])
+
+
 def test_sub_cell_refinement_recovers_fractional_peak():
     logits = _gaussian_logits((21, 21), (10.3, 9.75), 1.5)
     post = P.posterior_from_logits(logits, 1.0, 0.0, 1.0, 1.0, 21)

@@ -40,6 +40,10 @@ def test_model_json_from_checkpoints():
     del loc_bundle["config"]["eval"]
     meta = export.build_model_json(loc_bundle, ori_bundle, {"search_size_px": 128})
     assert meta["posterior_temperature"] == tiny.TEMPERATURE and not meta["posterior_temperature_calibrated"]
+    assert meta["position_offset_rc_px"] == [0.0, 0.0] and not meta["position_offset_calibrated"]
+    loc_bundle["meta"]["position_offset_rc_px"] = [0.5, -1.25]  # what `geodistill eval` stored
+    meta = export.build_model_json(loc_bundle, ori_bundle)
+    assert meta["position_offset_rc_px"] == [0.5, -1.25] and meta["position_offset_calibrated"]
 
 
 def test_model_json_reports_what_is_missing():
@@ -114,7 +118,8 @@ def test_cli_exports_checkpoints(tmp_path, monkeypatch, capsys):
     args = ["export", "--localizer", str(tmp_path / "student.pt"), "--orientation", str(tmp_path / "orientation.pt"),
             "--out", str(tmp_path / "model"), "--set", "search_size_px=96", "--max-sat-size", "128", "--no-pt2",
             "--eval", str(tmp_path / "eval.json")]
-    evaluation = {"fov": {"360": {"median_m": 1.25, "n": 10}}, "posterior_temperature": 0.07, "plots": ["x.png"]}
+    evaluation = {"fov": {"360": {"median_m": 1.25, "n": 10}}, "posterior_temperature": 0.07, "plots": ["x.png"],
+                  "position_offset_rc_px": [0.25, -0.5]}
     (tmp_path / "eval.json").write_text(json.dumps(evaluation))
     assert main(args) == 0
     printed = capsys.readouterr().out
@@ -123,8 +128,10 @@ def test_cli_exports_checkpoints(tmp_path, monkeypatch, capsys):
         "ground_matcher.onnx", "model.json", "orientation.onnx", "satellite_encoder.onnx"]
     meta = json.loads((tmp_path / "model" / "model.json").read_text())
     assert meta["search_size_px"] == 96
-    assert meta["evaluation"] == {"fov": {"360": {"median_m": 1.25, "n": 10}}, "posterior_temperature": 0.07}
+    assert meta["evaluation"] == {"fov": {"360": {"median_m": 1.25, "n": 10}}, "posterior_temperature": 0.07,
+                                  "position_offset_rc_px": [0.25, -0.5]}
     assert meta["posterior_temperature"] == 0.07 and meta["posterior_temperature_calibrated"]
+    assert meta["position_offset_rc_px"] == [0.25, -0.5] and meta["position_offset_calibrated"]
     (tmp_path / "eval.json").write_text("{}")
     assert main(args) == 1 and "not a `geodistill eval` result" in capsys.readouterr().out
     assert main(["export", "--localizer", str(tmp_path / "nope.pt"), "--no-orientation"]) == 2

@@ -86,9 +86,11 @@ def test_release_copy_keeps_weights_and_calibration_drops_optimizer(tmp_path, fl
     src = save_checkpoint(tmp_path / "last.pt", kind="localizer", model=model, cfg=cfg, step=7, optimizer=opt)
     state = load_raw(src)
     state["posterior_temperature"] = 0.07
+    state["position_offset_rc_px"] = [0.5, -1.0]
     torch.save(state, src)
     out = load_raw(strip_for_release(src, tmp_path / "weak.pt", metrics={"mean_m": 1.5}))
     assert "optimizer" not in out and out["posterior_temperature"] == 0.07 and out["metrics"] == {"mean_m": 1.5}
+    assert out["position_offset_rc_px"] == [0.5, -1.0]
     torch.testing.assert_close(out["state_dict"]["weight"], model.weight.detach())
 
 

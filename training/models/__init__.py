@@ -35,7 +35,8 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
         raise ValueError(f"{path} is not a geodistill training checkpoint")
     args = ckpt["model_args"]
     model_cfg = model_config_from_dict(args["model"])
-    meta = {k: ckpt.get(k) for k in ("stage", "step", "metrics", "config_hash", "posterior_temperature")}
+    meta = {k: ckpt.get(k) for k in ("stage", "step", "metrics", "config_hash", "posterior_temperature",
+                                     "position_offset_rc_px")}
     if args["kind"] == "localizer":
         model = Localizer(model_cfg)
         key = "localizer"

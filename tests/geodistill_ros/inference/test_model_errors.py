@@ -64,6 +64,8 @@ def test_corrupt_torch_program(model_copy):
         ({"levels": []}, "levels must be a positive count or a non-empty list"),
         ({"levels": 0}, "levels must be a positive count"),
         ({"orientation": {"bins": 90}}, "orientation must hold"),
+        ({"position_offset_rc_px": [1.0]}, "position_offset_rc_px must be"),
+        ({"position_offset_rc_px": "up"}, "position_offset_rc_px must be"),
     ],
 )
 def test_bad_model_json(model_copy, changes, message):

@@ -1,0 +1,66 @@
+"""`geodistill eval` end to end on the tiny flat world: the JSON contract, the stored calibration, the offset."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from training import cli_eval, offset_calibration
+from training.checkpoint import load_raw, save_checkpoint
+from training.evaluate import METRIC_KEYS
+from training.models import build_localizer
+
+
+@pytest.fixture
+def checkpoint(tmp_path, flat_root, tiny):
+    cfg = tiny(flat_root)
+    torch.manual_seed(0)
+    return save_checkpoint(tmp_path / "weak.pt", kind="localizer", model=build_localizer(cfg.model), cfg=cfg,
+                           step=0)
+
+
+def _eval(checkpoint, flat_root, out, *extra):
+    return cli_eval.main(["--checkpoint", str(checkpoint), "--data", str(flat_root), "--out", str(out),
+                          "--fov", "360", "90", "--max-samples", "4", "--calib-samples", "4", "--no-plots",
+                          "--threads", "1", *extra])
+
+
+def test_eval_writes_every_metric_and_stores_its_calibration(checkpoint, flat_root, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_calibration(localizer, dataset, max_samples, **kw):  # the real one is tested on its own
+        calls.append(max_samples)
+        return {"offset_rc_px": [1.5, -0.5], "n_used": 3, "n_total": 4, "mad_rc_px": [0.1, 0.1]}
+
+    monkeypatch.setattr(offset_calibration, "calibrate_offset", fake_calibration)
+    assert _eval(checkpoint, flat_root, tmp_path / "m.json", "--offset-samples", "4") == 0
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert set(result["fov"]) == {"360", "90"}
+    for entry in result["fov"].values():
+        assert set(entry) == set(METRIC_KEYS) and entry["n"] == 4
+    assert calls == [4]
+    assert result["position_offset_rc_px"] == [1.5, -0.5]
+    assert result["position_offset"]["source"] == "half-turn calibration"
+    state = load_raw(checkpoint)
+    assert state["position_offset_rc_px"] == [1.5, -0.5]
+    assert state["posterior_temperature"] == pytest.approx(result["posterior_temperature"])
+
+
+def test_a_given_offset_moves_every_estimate_and_is_not_stored(checkpoint, flat_root, tmp_path):
+    assert _eval(checkpoint, flat_root, tmp_path / "a.json", "--no-offset", "--temperature", "0.1") == 0
+    assert _eval(checkpoint, flat_root, tmp_path / "b.json", "--offset", "40", "40", "--temperature", "0.1") == 0
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text()) for n in "ab")
+    assert a["position_offset_rc_px"] == [0.0, 0.0] and b["position_offset_rc_px"] == [40.0, 40.0]
+    assert a["fov"]["360"]["mean_m"] != b["fov"]["360"]["mean_m"]
+    assert "position_offset_rc_px" not in load_raw(checkpoint) and "posterior_temperature" not in load_raw(checkpoint)
+
+
+def test_failed_offset_calibration_is_a_clear_error(checkpoint, flat_root, tmp_path, monkeypatch, capsys):
+    def failing(*a, **kw):
+        raise ValueError("no pair's half-turn answers agree within 10.0 px: nothing to calibrate")
+
+    monkeypatch.setattr(offset_calibration, "calibrate_offset", failing)
+    assert _eval(checkpoint, flat_root, tmp_path / "m.json") == 2
+    assert "offset calibration failed" in capsys.readouterr().err and not (tmp_path / "m.json").exists()
