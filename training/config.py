@@ -93,6 +93,10 @@ class DistillConfig:
     levels: tuple[int, ...] = (0, 1)  # per-level CE, averaged
     weak_weight: float = 0.0  # optional weak loss on the full panorama kept during distillation
     rotate90: bool = False  # random exact quarter-turn scene rotations (same for teacher and student)
+    # Ours, not the paper's: the teacher also sees the pair turned half a turn and averages that map (turned
+    # back) with its own, which cancels the constant offset weak training leaves (training/offset_calibration)
+    # and sharpens the target; costs a second teacher pass.
+    teacher_half_turn: bool = False
 
 
 @dataclass

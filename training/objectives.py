@@ -32,6 +32,16 @@ def masked_query(ground: torch.Tensor, mask: torch.Tensor, fov_range_deg) -> tup
     return ground * m, m
 
 
+def half_turn_ensemble(model: nn.Module, sat: torch.Tensor, ground: torch.Tensor, mask: torch.Tensor) -> list:
+    """Per-level maps ``[B, H_l, W_l]`` averaged over the pair and the pair turned half a turn (its maps turned
+    back). Each level's grid is symmetric under the turn (cell centres ``stride/2 + i*stride`` of an ``S`` px
+    patch), so turning a map back is an exact flip of both axes."""
+    maps = model.correlate(ground, mask, model.encode_satellite(sat), fft=True)
+    sat_t, ground_t, mask_t = rotate_scene_90(sat, ground, mask, 2)
+    turned = model.correlate(ground_t, mask_t, model.encode_satellite(sat_t), fft=True)
+    return [0.5 * (a + torch.flip(b, dims=(-2, -1))) for a, b in zip(maps, turned)]
+
+
 def random_rotation(batch: dict, enabled: bool, training: bool):
     """The batch's satellite, canvas and mask, turned by one random quarter-turn when enabled in training."""
     sat, ground, mask = batch["sat"], batch["ground"], batch["ground_mask"]
@@ -76,7 +86,10 @@ class DistillObjective(nn.Module):
     def forward(self, batch: dict):
         sat, ground, mask = random_rotation(batch, self.cfg.rotate90, self.training)
         with torch.no_grad():
-            t_maps = self.teacher.correlate(ground, mask, self.teacher.encode_satellite(sat), fft=True)
+            if self.cfg.teacher_half_turn:
+                t_maps = half_turn_ensemble(self.teacher, sat, ground, mask)
+            else:
+                t_maps = self.teacher.correlate(ground, mask, self.teacher.encode_satellite(sat), fft=True)
         g_s, m_s = masked_query(ground, mask, self.cfg.fov_deg)
         feats = self.student.encode_satellite(sat)
         s_maps = self.student.correlate(g_s, m_s, feats, fft=True)

@@ -53,12 +53,13 @@ def test_weak_training_lowers_loss_and_resumes(flat_root, tiny, tmp_path):
 def test_distill_and_orientation_stages_run(flat_root, tiny, tmp_path):
     weak = tmp_path / "weak"
     train(tiny(flat_root), weak, max_steps=2, progress=False)
-    cfg = tiny(flat_root, "distill", run={"init_from": str(weak / "last.pt")},
-               distill={"ema_decay": 0.5})
-    s = train(cfg, tmp_path / "distill", max_steps=3, progress=False)
-    assert s["step"] == 3 and s["loss_last"] is not None
-    state = torch.load(tmp_path / "distill" / "last.pt", weights_only=False)
-    assert "teacher_state_dict" in state
+    for half_turn in (False, True):
+        cfg = tiny(flat_root, "distill", run={"init_from": str(weak / "last.pt")},
+                   distill={"ema_decay": 0.5, "teacher_half_turn": half_turn})
+        s = train(cfg, tmp_path / f"distill{half_turn}", max_steps=3, progress=False)
+        assert s["step"] == 3 and s["loss_last"] is not None
+        state = torch.load(tmp_path / f"distill{half_turn}" / "last.pt", weights_only=False)
+        assert "teacher_state_dict" in state and state["config"]["distill"]["teacher_half_turn"] is half_turn
     o = train(tiny(flat_root, "orientation"), tmp_path / "ori", max_steps=3, progress=False)
     assert o["step"] == 3
     ob = load_checkpoint(tmp_path / "ori" / "last.pt")
