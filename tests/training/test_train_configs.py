@@ -1,0 +1,35 @@
+"""Every shipped training config loads (no unknown or mistyped field) and says what its name promises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.config import load_config
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "training" / "configs").glob("*.yaml"))
+
+
+def test_the_config_folder_is_not_empty():
+    assert len(CONFIGS) >= 8
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_shipped_config_loads(path):
+    cfg = load_config(path)
+    assert cfg.stage in ("weak", "distill", "orientation")
+    assert path.name.split("_")[0] in (cfg.stage, "control")  # weak_*.yaml -> weak, control_* -> weak loss
+    assert cfg.model.meters_per_pixel == 0.2 and cfg.model.sat_size_px == 320
+
+
+def test_half_turn_config_enables_the_half_turn_teacher():
+    assert load_config(CONFIGS[0].parent / "distill_halfturn_cpu.yaml").distill.teacher_half_turn
+    assert not load_config(CONFIGS[0].parent / "distill_cpu.yaml").distill.teacher_half_turn
+
+
+def test_unknown_field_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stage: distill\ndistill:\n  teacher_half_trun: true\n")
+    with pytest.raises(ValueError, match="unknown config field distill.teacher_half_trun"):
+        load_config(bad)
