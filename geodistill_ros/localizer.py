@@ -41,6 +41,7 @@ from geodistill_ros.inference.model_files import SAT_MULTIPLE_PX
 from geodistill_ros.posterior import (
     cell_centers_px,
     gaussian_log_prior,
+    origin_pair,
     posterior_from_logits,
     prob_origin_rc,
     softmax2d,
@@ -313,10 +314,10 @@ def probability_overlay(estimate: Estimate, alpha: float = 0.6) -> np.ndarray:
     sat = np.asarray(estimate.satellite, dtype=np.uint8)
     size = sat.shape[0]
     # resample the map onto the satellite pixels: cell (i, j) centre = origin + i * stride
-    rows, cols = cell_centers_px((1, 1), estimate.prob_origin_px, estimate.prob_stride_px)
+    origin_row, origin_col = origin_pair(estimate.prob_origin_px)
     px = np.arange(size, dtype=np.float32) + 0.5
-    grid_x = ((px - cols[0, 0]) / estimate.prob_stride_px).astype(np.float32)
-    grid_y = ((px - rows[0, 0]) / estimate.prob_stride_px).astype(np.float32)
+    grid_x = ((px - origin_col) / estimate.prob_stride_px).astype(np.float32)
+    grid_y = ((px - origin_row) / estimate.prob_stride_px).astype(np.float32)
     map_x = np.broadcast_to(grid_x[None, :], (size, size)).copy()
     map_y = np.broadcast_to(grid_y[:, None], (size, size)).copy()
     heat_full = cv2.remap(heat, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)

@@ -69,7 +69,8 @@ def prob_origin_rc(meta: dict) -> tuple[float, float]:
     return origin - float(offset[0]), origin - float(offset[1])
 
 
-def _origin_pair(origin_px) -> tuple[float, float]:
+def origin_pair(origin_px) -> tuple[float, float]:
+    """Cell ``(0, 0)``'s pixel as ``(row, col)`` from one number (both axes) or a ``(row, col)`` pair."""
     if np.ndim(origin_px) == 0:
         return float(origin_px), float(origin_px)
     row, col = origin_px
@@ -80,7 +81,7 @@ def cell_centers_px(shape: tuple[int, int], origin_px, stride_px: float) -> tupl
     """Continuous satellite pixel ``(rows [Hp, 1], cols [1, Wp])`` of every cell centre.
 
     ``origin_px``: cell ``(0, 0)``'s pixel, one number for both axes or a ``(row, col)`` pair."""
-    origin_row, origin_col = _origin_pair(origin_px)
+    origin_row, origin_col = origin_pair(origin_px)
     rows = origin_row + stride_px * np.arange(shape[0], dtype=np.float64)
     cols = origin_col + stride_px * np.arange(shape[1], dtype=np.float64)
     return rows[:, None], cols[None, :]
@@ -125,7 +126,7 @@ def posterior_from_logits(
     log_prob = np.log(np.maximum(prob, 1e-300))
     i, j = np.unravel_index(int(np.argmax(prob)), prob.shape)
     di, dj = refine_peak(log_prob, i, j)
-    origin_row, origin_col = _origin_pair(prob_origin_px)
+    origin_row, origin_col = origin_pair(prob_origin_px)
     row = origin_row + prob_stride_px * (i + di)
     col = origin_col + prob_stride_px * (j + dj)
     rows, cols = cell_centers_px(prob.shape, prob_origin_px, prob_stride_px)
