@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-store", action="store_true",
                         help="do not write the temperature and offset into the checkpoint")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs, background runs)")
 
 
 def run(args) -> int:
@@ -84,7 +85,7 @@ def run(args) -> int:
         if args.offset is None and not args.no_offset:
             calib = dataset(args.calib_data or args.data, args.calib_split)
             try:
-                offset = {**calibrate_offset(loc, calib, args.offset_samples), "source": "half-turn calibration"}
+                offset = {**calibrate_offset(loc, calib, args.offset_samples, progress=not args.no_progress), "source": "half-turn calibration"}
             except ValueError as e:
                 print(f"offset calibration failed: {e} (use --no-offset or --offset ROW COL)", file=sys.stderr)
                 return 2
@@ -94,14 +95,16 @@ def run(args) -> int:
         temperature = args.temperature
         if temperature is None:
             calib = calib or dataset(args.calib_data or args.data, args.calib_split)
-            cal = collect(loc, calib, args.fov, None, args.calib_samples, seed=args.seed + 1, meta=meta)
+            cal = collect(loc, calib, args.fov, None, args.calib_samples, seed=args.seed + 1, meta=meta,
+                          progress=not args.no_progress)
             logits = [x for d in cal.values() for x in d["logits"]]
             gts = [x for d in cal.values() for x in d["gt"]]
             temperature = fit_temperature(logits, gts, meta)
     except DatasetError as e:
         print(f"dataset error: {e}", file=sys.stderr)
         return 2
-    col = collect(loc, test, args.fov, orientation, args.max_samples, seed=args.seed, meta=meta)
+    col = collect(loc, test, args.fov, orientation, args.max_samples, seed=args.seed, meta=meta,
+                  progress=not args.no_progress)
     result = {"fov": {k: metrics(d["logits"], d["gt"], d["yaw_err"], temperature, meta) for k, d in col.items()},
               "posterior_temperature": temperature, "model_temperature": loc.temperature,
               "position_offset_rc_px": meta["position_offset_rc_px"], "position_offset": offset,

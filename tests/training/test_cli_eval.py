@@ -64,3 +64,12 @@ def test_failed_offset_calibration_is_a_clear_error(checkpoint, flat_root, tmp_p
     monkeypatch.setattr(offset_calibration, "calibrate_offset", failing)
     assert _eval(checkpoint, flat_root, tmp_path / "m.json") == 2
     assert "offset calibration failed" in capsys.readouterr().err and not (tmp_path / "m.json").exists()
+
+
+def test_no_progress_silences_the_progress_bars(checkpoint, flat_root, tmp_path, capsys):
+    assert _eval(checkpoint, flat_root, tmp_path / "a.json", "--temperature", "0.1", "--offset-samples", "4") == 0
+    assert "eval:" in capsys.readouterr().err
+    assert _eval(checkpoint, flat_root, tmp_path / "b.json", "--temperature", "0.1", "--offset-samples", "4",
+                 "--no-progress") == 0
+    err = capsys.readouterr().err
+    assert "eval:" not in err and "offset:" not in err
