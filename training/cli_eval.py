@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from training.checkpoint import load_raw
     from training.datasets.vigor import DatasetError, VigorDataset
-    from training.evaluate import collect, fit_temperature, metrics, plot_results
+    from training.evaluate import collect, fit_temperature, metrics, metrics_by_city, plot_results
     from training.models import load_checkpoint
     from training.offset_calibration import calibrate_offset
 
@@ -111,7 +111,7 @@ def run(args) -> int:
               "checkpoint": str(args.checkpoint), "orientation": args.orientation, "data": str(args.data),
               "split": args.split, "calibration": {"data": str(args.calib_data or args.data),
                                                    "split": args.calib_split, "samples": args.calib_samples},
-              "seconds": time.time() - t0}
+              "by_city": metrics_by_city(col, temperature, meta), "seconds": time.time() - t0}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.no_plots:
@@ -132,6 +132,10 @@ def run(args) -> int:
         print(f"FoV {k:>3}: mean {m['mean_m']:.2f} m  median {m['median_m']:.2f} m  R@1m {m['recall_1m']:.3f}  "
               f"R@3m {m['recall_3m']:.3f}  yaw med {yaw}  in95 {m['in_95_ellipse']:.3f}  nll {m['nll']:.2f}  "
               f"n {m['n']}")
+    if len(result["by_city"]) > 1:
+        for city, per_fov in result["by_city"].items():
+            print(f"  {city}: " + "  ".join(f"FoV {k} median {m['median_m']:.2f} m R@1m {m['recall_1m']:.3f}"
+                                           for k, m in per_fov.items()))
     print(f"posterior_temperature {temperature:.4f}; wrote {out}")
     return 0
 

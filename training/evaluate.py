@@ -34,7 +34,7 @@ METRIC_KEYS = ("mean_m", "median_m", "recall_1m", "recall_3m", "recall_5m", "yaw
 @torch.no_grad()
 def collect(localizer, dataset, fovs, orientation=None, max_samples: int | None = None, seed: int = 0,
             progress: bool = True, keep_maps: int = 4, meta: dict | None = None) -> dict:
-    """Run every sample at every FoV. Returns per-FoV lists: logits, gt (row, col), yaw errors, a few maps.
+    """Run every sample at every FoV. Returns per-FoV lists: logits, gt (row, col), yaw errors, city, a few maps.
 
     ``meta`` (checkpoint metadata): its ``position_offset_rc_px`` places the orientation patch; default none.
     """
@@ -43,7 +43,9 @@ def collect(localizer, dataset, fovs, orientation=None, max_samples: int | None 
     n = len(dataset) if max_samples is None else min(len(dataset), max_samples)
     hw = (localizer.cfg.ground_height_px, localizer.cfg.ground_width_px)
     rng = np.random.default_rng(seed)
-    out = {str(int(f)): {"logits": [], "gt": [], "yaw_err": [], "examples": []} for f in fovs}
+    out = {str(int(f)): {"logits": [], "gt": [], "yaw_err": [], "city": [], "examples": []} for f in fovs}
+    cities = getattr(dataset, "city_names", None)
+    city_ids = getattr(dataset, "city_ids", None)
     idx = np.linspace(0, len(dataset) - 1, n).round().astype(int) if n < len(dataset) else np.arange(n)
     for k in tqdm(idx, disable=not progress, desc="eval", dynamic_ncols=True):
         sample = dataset[int(k)]
@@ -61,6 +63,7 @@ def collect(localizer, dataset, fovs, orientation=None, max_samples: int | None 
             logits = localizer.match(g, m, feats)["logits"][0].numpy()
             out[key]["logits"].append(logits)
             out[key]["gt"].append(gt)
+            out[key]["city"].append(str(cities[city_ids[k]]) if cities is not None and city_ids is not None else "all")
             if len(out[key]["examples"]) < keep_maps:
                 out[key]["examples"].append({"sat": sample["sat"].numpy(), "logits": logits, "gt": gt,
                                              "canvas": canvas, "mask": mask})
@@ -133,6 +136,19 @@ def metrics(logits_list, gt_list, yaw_err, temperature: float, localizer_meta: d
         "nll": float(np.mean(gaussian_nll_2d(errs, covs))),
         "n": int(len(dists)),
     }
+
+
+def metrics_by_city(collected: dict, temperature: float, localizer_meta: dict) -> dict:
+    """:func:`metrics` of each city (world) on its own: ``{city: {fov: {...}}}``, cities sorted."""
+    out: dict = {}
+    for fov, d in collected.items():
+        cities = np.asarray(d["city"])
+        for city in sorted(set(d["city"])):
+            keep = np.flatnonzero(cities == city)
+            yaw = [d["yaw_err"][i] for i in keep] if d["yaw_err"] else []
+            out.setdefault(city, {})[fov] = metrics([d["logits"][i] for i in keep], [d["gt"][i] for i in keep], yaw,
+                                                    temperature, localizer_meta)
+    return {c: out[c] for c in sorted(out)}
 
 
 def plot_results(collected: dict, temperature: float, localizer_meta: dict, out_prefix) -> list[str]:

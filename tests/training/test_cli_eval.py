@@ -41,6 +41,7 @@ def test_eval_writes_every_metric_and_stores_its_calibration(checkpoint, flat_ro
     for entry in result["fov"].values():
         assert set(entry) == set(METRIC_KEYS) and entry["n"] == 4
     assert calls == [4]
+    assert result["by_city"] and sum(per["360"]["n"] for per in result["by_city"].values()) == 4
     assert result["position_offset_rc_px"] == [1.5, -0.5]
     assert result["position_offset"]["source"] == "half-turn calibration"
     state = load_raw(checkpoint)
