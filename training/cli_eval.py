@@ -85,7 +85,8 @@ def run(args) -> int:
         if args.offset is None and not args.no_offset:
             calib = dataset(args.calib_data or args.data, args.calib_split)
             try:
-                offset = {**calibrate_offset(loc, calib, args.offset_samples, progress=not args.no_progress), "source": "half-turn calibration"}
+                found = calibrate_offset(loc, calib, args.offset_samples, progress=not args.no_progress)
+                offset = {**found, "source": "half-turn calibration"}
             except ValueError as e:
                 print(f"offset calibration failed: {e} (use --no-offset or --offset ROW COL)", file=sys.stderr)
                 return 2
