@@ -33,3 +33,15 @@ def test_unknown_field_is_refused(tmp_path):
     bad.write_text("stage: distill\ndistill:\n  teacher_half_trun: true\n")
     with pytest.raises(ValueError, match="unknown config field distill.teacher_half_trun"):
         load_config(bad)
+
+
+def test_wide_configs_change_only_what_their_comment_says():
+    folder = CONFIGS[0].parent
+    base, wide = load_config(folder / "distill_halfturn_cpu.yaml"), load_config(folder / "distill_halfturn_wide_cpu.yaml")
+    assert tuple(base.distill.fov_deg) == (180.0, 240.0) and tuple(wide.distill.fov_deg) == (90.0, 240.0)
+    wide.distill.fov_deg = base.distill.fov_deg
+    assert wide == base
+    base, wide = load_config(folder / "orientation_cpu.yaml"), load_config(folder / "orientation_wide_cpu.yaml")
+    assert (base.orientation.sat_size_px, wide.orientation.sat_size_px) == (128, 256)
+    wide.orientation.sat_size_px = base.orientation.sat_size_px
+    assert wide == base
