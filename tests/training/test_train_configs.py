@@ -37,7 +37,8 @@ def test_unknown_field_is_refused(tmp_path):
 
 def test_wide_configs_change_only_what_their_comment_says():
     folder = CONFIGS[0].parent
-    base, wide = load_config(folder / "distill_halfturn_cpu.yaml"), load_config(folder / "distill_halfturn_wide_cpu.yaml")
+    base = load_config(folder / "distill_halfturn_cpu.yaml")
+    wide = load_config(folder / "distill_halfturn_wide_cpu.yaml")
     assert tuple(base.distill.fov_deg) == (180.0, 240.0) and tuple(wide.distill.fov_deg) == (90.0, 240.0)
     wide.distill.fov_deg = base.distill.fov_deg
     assert wide == base
