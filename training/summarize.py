@@ -6,7 +6,8 @@
 Each run folder holds ``eval.json`` (written by ``geodistill eval``) and, when it was trained,
 ``summary.json`` and ``metrics.jsonl`` (written by ``geodistill train``). The JSON gathers every metric per
 run and FoV, the training throughput and time, and each run's mean-error change against the baseline
-(negative = lower error). The markdown file holds the same figures as tables.
+(negative = lower error). The markdown file holds the same figures as tables; an existing markdown file keeps
+everything from its ``## Findings (written by hand`` heading on.
 """
 
 from __future__ import annotations
@@ -106,6 +107,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--markdown", default=None, help="markdown tables path")
 
 
+HAND_WRITTEN = "## Findings (written by hand"
+
+
+def keep_hand_written(generated: str, existing: str) -> str:
+    """``generated`` tables, followed by the part of ``existing`` from the :data:`HAND_WRITTEN` heading on."""
+    at = existing.find(HAND_WRITTEN)
+    if at < 0:
+        return generated
+    return generated.rstrip("\n") + "\n\n" + existing[at:]
+
+
 def run(args) -> int:
     runs = {}
     for item in args.run:
@@ -126,8 +138,9 @@ def run(args) -> int:
     out.write_text(json.dumps(summary, indent=2))
     text = markdown(summary)
     if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(text)
+        md = Path(args.markdown)
+        md.parent.mkdir(parents=True, exist_ok=True)
+        md.write_text(keep_hand_written(text, md.read_text() if md.is_file() else ""))
     print(text)
     return 0
 

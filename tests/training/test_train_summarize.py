@@ -57,3 +57,18 @@ def test_relative_change():
     assert relative_change(3.0, 4.0) == pytest.approx(-0.25)
     with pytest.raises(ValueError):
         relative_change(1.0, 0.0)
+
+
+def test_rewriting_the_tables_keeps_the_hand_written_findings(tmp_path):
+    weak = _run(tmp_path / "weak", {"360": _metrics(2.0, 1.0)})
+    out, md = tmp_path / "summary.json", tmp_path / "results.md"
+    md.write_text("# old tables\n\n| weak | 9.99 |\n\n## Findings (written by hand; kept)\n\nOur reading.\n")
+    assert main(["--run", f"weak={weak}", "--out", str(out), "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert "9.99" not in text and "| weak | 2.00 | 1.00 |" in text
+    assert text.endswith("## Findings (written by hand; kept)\n\nOur reading.\n")
+    assert main(["--run", f"weak={weak}", "--out", str(out), "--markdown", str(md)]) == 0
+    assert md.read_text() == text  # idempotent
+    fresh = tmp_path / "fresh.md"
+    assert main(["--run", f"weak={weak}", "--out", str(out), "--markdown", str(fresh)]) == 0
+    assert "Findings" not in fresh.read_text()
