@@ -103,10 +103,12 @@ class Harness:
         assert ok, "publishers and subscriptions did not match"
 
     def close(self):
+        # stop spinning before destroying the nodes: a spin thread still inside spin_once would otherwise touch
+        # destroyed handles (InvalidHandle in the thread)
         self.executor.shutdown(timeout_sec=5.0)
+        self.thread.join(timeout=5.0)
         self.node.destroy_node()
         self.peer.destroy_node()
-        self.thread.join(timeout=5.0)
 
     # --- feeding -------------------------------------------------------------------------------------------
     def gps(self, stamp_ns: int, east_m: float = TRUTH_EN[0], north_m: float = TRUTH_EN[1], status: int = 0,
