@@ -7,7 +7,8 @@ default: the same root's ``val`` split) by minimising the Gaussian NLL, and stor
 (``posterior_temperature``) unless ``--no-store``. Before it, the localizer's constant position offset is
 measured on the same held-out data without labels (``training.offset_calibration``: the half-turn symmetry),
 stored as ``position_offset_rc_px`` beside the temperature, and applied to every estimate; ``--offset ROW COL``
-uses given pixels instead, ``--no-offset`` none.
+uses given pixels instead, ``--no-offset`` none. ``by_city`` holds the same metrics for each city (world) of the
+test data on its own.
 """
 
 from __future__ import annotations
