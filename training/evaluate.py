@@ -25,7 +25,7 @@ from geodistill_ros.posterior import (
 )
 from training.augment import crop_satellite, roll_canvas
 from training.losses import bin_to_yaw
-from training.queries import make_query
+from training.queries import make_query, query_tensors, spread_indices
 
 METRIC_KEYS = ("mean_m", "median_m", "recall_1m", "recall_3m", "recall_5m", "yaw_mean_deg", "yaw_median_deg",
                "in_1sigma", "in_95_ellipse", "nll", "n")
@@ -40,30 +40,29 @@ def collect(localizer, dataset, fovs, orientation=None, max_samples: int | None 
     """
     localizer.eval()
     origin_rc = prob_origin_rc({"prob_origin_px": localizer.prob_origin_px, **(meta or {})})
-    n = len(dataset) if max_samples is None else min(len(dataset), max_samples)
     hw = (localizer.cfg.ground_height_px, localizer.cfg.ground_width_px)
     rng = np.random.default_rng(seed)
     out = {str(int(f)): {"logits": [], "gt": [], "yaw_err": [], "city": [], "examples": []} for f in fovs}
     cities = getattr(dataset, "city_names", None)
     city_ids = getattr(dataset, "city_ids", None)
-    idx = np.linspace(0, len(dataset) - 1, n).round().astype(int) if n < len(dataset) else np.arange(n)
+    idx = spread_indices(len(dataset), max_samples)
     for k in tqdm(idx, disable=not progress, desc="eval", dynamic_ncols=True):
         sample = dataset[int(k)]
         pano = dataset.load_panorama(int(k))
         sat = sample["sat"][None]
         feats = localizer.encode_satellite(sat)
         gt = (float(sample["gt_row_px"]), float(sample["gt_col_px"]))
+        city = str(cities[city_ids[k]]) if cities is not None and city_ids is not None else "all"
         heading = rng.uniform(-math.pi, math.pi)
         delta = rng.uniform(-1.0, 1.0)
         for f in fovs:
             key = str(int(f))
             canvas, mask = make_query(pano, float(f), heading, hw)
-            g = torch.from_numpy(np.ascontiguousarray(canvas.transpose(2, 0, 1)))[None]
-            m = torch.from_numpy(mask)[None, None]
+            g, m = query_tensors(canvas, mask)
             logits = localizer.match(g, m, feats)["logits"][0].numpy()
             out[key]["logits"].append(logits)
             out[key]["gt"].append(gt)
-            out[key]["city"].append(str(cities[city_ids[k]]) if cities is not None and city_ids is not None else "all")
+            out[key]["city"].append(city)
             if len(out[key]["examples"]) < keep_maps:
                 out[key]["examples"].append({"sat": sample["sat"].numpy(), "logits": logits, "gt": gt,
                                              "canvas": canvas, "mask": mask})

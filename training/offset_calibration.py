@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from geodistill_ros.posterior import posterior_from_logits
 from training.augment import rotate_scene_90
-from training.queries import make_query
+from training.queries import make_query, query_tensors, spread_indices
 
 DEFAULT_AGREE_PX = 10.0  # pairs whose half-turn answers disagree by more (2 m at 0.2 m/px) are not used
 
@@ -62,8 +62,7 @@ def calibrate_offset(localizer, dataset, max_samples: int | None = 200, agree_px
     are read, never a position label). Returns :func:`robust_offset`'s dict; subtract ``offset_rc_px`` from
     the localizer's answers to correct it."""
     localizer.eval()
-    n = len(dataset) if max_samples is None else min(len(dataset), max_samples)
-    idx = np.linspace(0, len(dataset) - 1, n).round().astype(int) if n < len(dataset) else np.arange(n)
+    idx = spread_indices(len(dataset), max_samples)
     hw = (localizer.cfg.ground_height_px, localizer.cfg.ground_width_px)
     size = None
     p, q = [], []
@@ -71,8 +70,7 @@ def calibrate_offset(localizer, dataset, max_samples: int | None = 200, agree_px
         sat = dataset[int(k)]["sat"][None]
         size = sat.shape[-1]
         canvas, mask = make_query(dataset.load_panorama(int(k)), 360.0, 0.0, hw)
-        g = torch.from_numpy(np.ascontiguousarray(canvas.transpose(2, 0, 1)))[None]
-        m = torch.from_numpy(mask)[None, None]
+        g, m = query_tensors(canvas, mask)
         p.append(_estimate(localizer, sat, g, m))
         q.append(_estimate(localizer, *rotate_scene_90(sat, g, m, 2)))
     if size is None:

@@ -6,6 +6,7 @@ import math
 
 import cv2
 import numpy as np
+import torch
 
 from geodistill_ros import geometry
 from geodistill_ros.camera import PinholeCamera, fov_mask, ground_canvas
@@ -47,3 +48,15 @@ def make_query(pano: np.ndarray, fov_deg: float, heading_rad: float, canvas_hw: 
         return canvas * mask[..., None], mask
     img, cam = pinhole_from_panorama(pano, heading_rad, fov_deg)
     return ground_canvas(img, cam, heading_rad, (hg, wg))
+
+
+def query_tensors(canvas: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """One query as network inputs: canvas ``[Hg, Wg, 3]`` -> ``[1, 3, Hg, Wg]``, mask ``[Hg, Wg]`` ->
+    ``[1, 1, Hg, Wg]``."""
+    return torch.from_numpy(np.ascontiguousarray(canvas.transpose(2, 0, 1)))[None], torch.from_numpy(mask)[None, None]
+
+
+def spread_indices(n_total: int, max_samples: int | None) -> np.ndarray:
+    """Every index of a dataset of ``n_total`` samples, or ``max_samples`` of them spread evenly over it."""
+    n = n_total if max_samples is None else min(n_total, max_samples)
+    return np.linspace(0, n_total - 1, n).round().astype(int) if n < n_total else np.arange(n)
