@@ -54,7 +54,7 @@ def run(args) -> int:
     from training.checkpoint import load_raw
     from training.datasets.vigor import DatasetError, VigorDataset
     from training.evaluate import collect, fit_temperature, metrics, metrics_by_city, plot_results
-    from training.models import load_checkpoint
+    from training.models import canvas_mismatch, load_checkpoint, model_meta
     from training.offset_calibration import calibrate_offset
 
     if args.threads:
@@ -70,6 +70,10 @@ def run(args) -> int:
         ob = load_checkpoint(args.orientation)
         if "orientation" not in ob:
             print(f"{args.orientation} is not an orientation checkpoint", file=sys.stderr)
+            return 2
+        why = canvas_mismatch(model_meta(loc), model_meta(ob["orientation"]))
+        if why:
+            print(f"{args.orientation}: {why}", file=sys.stderr)
             return 2
         orientation = ob["orientation"]
 

@@ -48,6 +48,7 @@ from geodistill_ros.inference.model_files import (
     validate_meta,
 )
 from geodistill_ros.inference.torch_backend import PT2_METADATA_FILE
+from training.models import CANVAS_KEYS, canvas_mismatch
 
 DEFAULT_MODELS = Path(geodistill_ros.__file__).parent / "models"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -156,11 +157,9 @@ def build_model_json(loc_bundle: dict, ori_bundle: dict | None, overrides: dict 
             meta["orientation"]["range_deg"] = float(orientation.bins * orientation.step_deg)
         if meta["orientation"]["sat_size_px"] is None:
             meta["orientation"]["sat_size_px"] = meta["sat_size_px"]
-        for key in ("meters_per_pixel", "ground_height_px", "ground_width_px", "camera_height_m"):
-            theirs = find_key(ori_bundle.get("meta"), key)
-            if theirs is not None and meta[key] is not None and not math.isclose(theirs, meta[key]):
-                raise ExportError(f"the orientation checkpoint has {key} = {theirs}, the localizer {meta[key]}: "
-                                  "both networks read the same canvas and satellite scale")
+        why = canvas_mismatch(meta, {k: find_key(ori_bundle.get("meta"), k) for k in CANVAS_KEYS})
+        if why:
+            raise ExportError(why)
     posterior_t = overrides.pop("posterior_temperature", None) or _lookup("posterior_temperature", loc_bundle, None)
     # Uncalibrated: the model's own softmax temperature, so the posterior equals the exported ``prob`` map
     # (1.0 would flatten a map of NCC-sum logits into a near-uniform one).

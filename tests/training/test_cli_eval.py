@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 from training import cli_eval, offset_calibration
 from training.checkpoint import load_raw, save_checkpoint
 from training.evaluate import METRIC_KEYS
-from training.models import build_localizer
+from training.models import build_localizer, build_orientation
 
 
 @pytest.fixture
@@ -74,3 +75,20 @@ def test_no_progress_silences_the_progress_bars(checkpoint, flat_root, tmp_path,
                  "--no-progress") == 0
     err = capsys.readouterr().err
     assert "eval:" not in err and "offset:" not in err
+
+
+def test_yaw_metrics_need_an_orientation_net_of_the_same_canvas(checkpoint, flat_root, tmp_path, tiny, capsys):
+    cfg = tiny(flat_root)
+    torch.manual_seed(0)
+    same = save_checkpoint(tmp_path / "ori.pt", kind="orientation", cfg=cfg, step=0,
+                           model=build_orientation(cfg.orientation, cfg.model))
+    wide = dataclasses.replace(cfg.model, ground_height_px=2 * cfg.model.ground_height_px,
+                               ground_width_px=2 * cfg.model.ground_width_px)
+    other = save_checkpoint(tmp_path / "ori_wide.pt", kind="orientation", cfg=dataclasses.replace(cfg, model=wide),
+                            step=0, model=build_orientation(cfg.orientation, wide))
+    assert _eval(checkpoint, flat_root, tmp_path / "m.json", "--orientation", str(same)) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["fov"]["90"]["yaw_median_deg"] is not None
+    capsys.readouterr()
+    assert _eval(checkpoint, flat_root, tmp_path / "bad.json", "--orientation", str(other)) == 2
+    assert "orientation checkpoint has ground_height_px = 64, the localizer 32" in capsys.readouterr().err
+    assert not (tmp_path / "bad.json").exists()

@@ -63,3 +63,20 @@ def test_coarse_yaw_search_recovers_roll():
     misaligned = roll_canvas(ref, torch.tensor([60.0]))  # canvas aligned with a yaw 60 deg too small
     res = coarse_yaw_search(Fake(), misaligned, torch.ones(1, 1, 8, 360), [torch.zeros(1, 1, 2, 2)], step_deg=30.0)
     assert abs(res["yaw_correction_deg"] - 60.0) < 5.0
+
+
+def test_canvas_mismatch_names_the_first_differing_field():
+    from training.models import canvas_mismatch
+    loc = {"meters_per_pixel": 0.2, "ground_height_px": 128, "ground_width_px": 256, "camera_height_m": 2.0}
+    assert canvas_mismatch(loc, dict(loc)) is None
+    assert canvas_mismatch(loc, {"ground_width_px": 256}) is None  # missing keys are not compared
+    assert "camera_height_m = 1.5, the localizer 2.0" in canvas_mismatch(loc, {**loc, "camera_height_m": 1.5})
+    assert "ground_height_px = 256" in canvas_mismatch(loc, {**loc, "ground_height_px": 256, "ground_width_px": 512})
+
+
+def test_orientation_meta_carries_its_camera_height(tiny, tmp_path):
+    from training.models import build_orientation, model_meta
+    cfg = tiny(tmp_path)
+    meta = model_meta(build_orientation(cfg.orientation, cfg.model))
+    assert meta["camera_height_m"] == cfg.model.camera_height_m
+    assert (meta["ground_height_px"], meta["ground_width_px"]) == (cfg.model.ground_height_px, cfg.model.ground_width_px)

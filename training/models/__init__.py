@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -10,7 +11,8 @@ from training.config import ModelConfig, OrientationConfig, model_config_from_di
 from training.models.localizer import Localizer
 from training.models.orientation import OrientationNet
 
-__all__ = ["Localizer", "OrientationNet", "build_localizer", "build_orientation", "load_checkpoint"]
+__all__ = ["CANVAS_KEYS", "Localizer", "OrientationNet", "build_localizer", "build_orientation", "canvas_mismatch",
+           "load_checkpoint"]
 
 
 def build_localizer(cfg: ModelConfig) -> Localizer:
@@ -65,5 +67,23 @@ def model_meta(model) -> dict:
         return {"orientation": {"bins": c.bins, "range_deg": c.range_deg, "sat_size_px": c.sat_size_px},
                 "meters_per_pixel": model.model_cfg.meters_per_pixel,
                 "ground_height_px": model.model_cfg.ground_height_px,
-                "ground_width_px": model.model_cfg.ground_width_px}
+                "ground_width_px": model.model_cfg.ground_width_px,
+                "camera_height_m": model.model_cfg.camera_height_m}
     return {}
+
+
+CANVAS_KEYS = ("meters_per_pixel", "ground_height_px", "ground_width_px", "camera_height_m")
+
+
+def canvas_mismatch(localizer_meta: dict, orientation_meta: dict) -> str | None:
+    """Why an orientation net cannot pair with a localizer, or None.
+
+    Both read the same ground canvas and satellite scale, and the orientation net's polar grids are built for its
+    own canvas size and camera height, so these must agree (keys missing on either side are not compared).
+    """
+    for key in CANVAS_KEYS:
+        ours, theirs = localizer_meta.get(key), orientation_meta.get(key)
+        if ours is not None and theirs is not None and not math.isclose(float(ours), float(theirs)):
+            return (f"the orientation checkpoint has {key} = {theirs}, the localizer {ours}: "
+                    "both networks read the same canvas and satellite scale")
+    return None
