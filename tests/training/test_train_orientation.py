@@ -79,4 +79,5 @@ def test_orientation_meta_carries_its_camera_height(tiny, tmp_path):
     cfg = tiny(tmp_path)
     meta = model_meta(build_orientation(cfg.orientation, cfg.model))
     assert meta["camera_height_m"] == cfg.model.camera_height_m
-    assert (meta["ground_height_px"], meta["ground_width_px"]) == (cfg.model.ground_height_px, cfg.model.ground_width_px)
+    hw = (cfg.model.ground_height_px, cfg.model.ground_width_px)
+    assert (meta["ground_height_px"], meta["ground_width_px"]) == hw
