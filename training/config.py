@@ -31,9 +31,12 @@ class ModelConfig:
     level_strides: tuple[int, ...] = (8, 4)  # satellite-pixel stride of each level (coarse first)
     template_fraction: float = 0.4  # BEV template width / satellite width (reference: centre 40%)
     temperature: float = 0.1  # softmax temperature of the fused correlation (logits are NCC sums)
-    input_norm: str = "fixed"  # "fixed" mean/std, or "instance": each image standardized per channel
-    backbone: str = "cnn"  # "cnn" or "dinov2" (weights from dinov2_weights, never downloaded)
-    dinov2_weights: str = ""
+    input_norm: str = "fixed"  # "fixed" mean/std, "imagenet" (per channel; use it with dinov2), or "instance"
+    backbone: str = "cnn"  # "cnn", or "dinov2": a DINOv2 ViT (reference: frozen ViT-B/14) + DPT-style decoders
+    dinov2_arch: str = "vitb14"  # vits14 / vitb14 / vitl14, "_reg" suffix for the register variants
+    dinov2_weights: str = ""  # local official checkpoint file, read by build_localizer; never downloaded
+    dinov2_frozen: bool = True  # reference: the ViT is frozen, only the decoders train
+    dinov2_channels: int = 128  # decoder width
 
     @property
     def prob_stride_px(self) -> int:

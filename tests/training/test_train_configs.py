@@ -46,3 +46,9 @@ def test_wide_configs_change_only_what_their_comment_says():
     assert (base.orientation.sat_size_px, wide.orientation.sat_size_px) == (128, 256)
     wide.orientation.sat_size_px = base.orientation.sat_size_px
     assert wide == base
+
+
+def test_dinov2_config_asks_for_the_reference_backbone_and_a_local_file():
+    cfg = load_config(CONFIGS[0].parent / "weak_dinov2_gpu.yaml")
+    assert (cfg.model.backbone, cfg.model.dinov2_arch, cfg.model.dinov2_frozen) == ("dinov2", "vitb14", True)
+    assert cfg.model.input_norm == "imagenet" and cfg.model.dinov2_weights == ""  # the user's --set, never a URL

@@ -59,6 +59,15 @@ def test_fixed_norm_is_the_constant_standardization():
     torch.testing.assert_close(normalize_image(img, mask, "fixed"), (img - 0.45) / 0.25 * mask)
 
 
+def test_imagenet_norm_uses_the_per_channel_statistics_pretrained_backbones_expect():
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1).expand(1, 3, 4, 4)
+    torch.testing.assert_close(normalize_image(mean, None, "imagenet"), torch.zeros(1, 3, 4, 4))
+    one_sd = mean + torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2] = 1.0
+    torch.testing.assert_close(normalize_image(one_sd, mask, "imagenet"), mask.expand(1, 3, 4, 4))
+
+
 def test_instance_norm_removes_a_colour_cast_and_ignores_masked_pixels():
     img = torch.rand(2, 3, 16, 16) * 0.5 + 0.2
     gain, bias = torch.tensor([1.3, 0.8, 1.1]), torch.tensor([0.05, -0.1, 0.0])

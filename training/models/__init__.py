@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from training.config import ModelConfig, OrientationConfig, model_config_from_dict, orientation_config_from_dict
+from training.models import dinov2
 from training.models.localizer import Localizer
 from training.models.orientation import OrientationNet
 
@@ -16,7 +17,12 @@ __all__ = ["CANVAS_KEYS", "Localizer", "OrientationNet", "build_localizer", "bui
 
 
 def build_localizer(cfg: ModelConfig) -> Localizer:
-    return Localizer(cfg)
+    """A new localizer for training; with ``backbone: dinov2`` its ViT is loaded from ``cfg.dinov2_weights``
+    (a local file; a training checkpoint then carries the weights, so ``load_checkpoint`` needs no file)."""
+    model = Localizer(cfg)
+    if cfg.backbone == "dinov2":
+        dinov2.load_weights(model.vit, cfg.dinov2_weights)
+    return model
 
 
 def build_orientation(cfg: OrientationConfig, model_cfg: ModelConfig) -> OrientationNet:

@@ -15,19 +15,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ModelConfig
+from training.models import dinov2
 from training.models.blocks import UNetEncoder
 from training.models.correlation import ncc_all_pairs_fft, ncc_positive, ncc_positive_fft
 from training.models.input_norm import INPUT_NORMS, normalize_image
 from training.models.projection import polar_grid, project_to_bev, template_cells
 
 GROUND_STRIDE = 2  # ground features are computed at half the canvas resolution
+BACKBONES = ("cnn", "dinov2")
 
 
 class Localizer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        if cfg.backbone != "cnn":
-            raise ValueError(f"backbone {cfg.backbone!r} is not available in this build (use 'cnn')")
+        if cfg.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {cfg.backbone!r} (one of {', '.join(BACKBONES)})")
         if cfg.input_norm not in INPUT_NORMS:
             raise ValueError(f"unknown input_norm {cfg.input_norm!r} (one of {', '.join(INPUT_NORMS)})")
         if len(cfg.feature_dim) != len(cfg.level_strides):
@@ -36,11 +38,19 @@ class Localizer(nn.Module):
             raise ValueError("level_strides must go from coarse to fine")
         self.cfg = cfg
         self.strides = tuple(int(s) for s in cfg.level_strides)
-        self.sat_encoder = UNetEncoder(3, cfg.sat_channels, min_stride=min(self.strides))
+        if cfg.backbone == "dinov2":  # one ViT for both views (built here; build_localizer loads its weights)
+            self.vit = dinov2.ViT(**dinov2.parse_arch(cfg.dinov2_arch))
+            if cfg.dinov2_frozen:
+                self.vit.requires_grad_(False)
+            n_maps = len(dinov2.tapped_blocks(self.vit.depth))
+            self.sat_encoder = dinov2.DPTDecoder(self.vit.embed_dim, n_maps, self.strides, cfg.dinov2_channels)
+            self.ground_encoder = dinov2.DPTDecoder(self.vit.embed_dim, n_maps, (GROUND_STRIDE,), cfg.dinov2_channels)
+        else:
+            self.sat_encoder = UNetEncoder(3, cfg.sat_channels, min_stride=min(self.strides))
+            self.ground_encoder = UNetEncoder(4, cfg.ground_channels, min_stride=GROUND_STRIDE)
         self.sat_heads = nn.ModuleList(
             nn.Conv2d(self.sat_encoder.out_channels[s], d, 1) for s, d in zip(self.strides, cfg.feature_dim)
         )
-        self.ground_encoder = UNetEncoder(4, cfg.ground_channels, min_stride=GROUND_STRIDE)
         c_g = self.ground_encoder.out_channels[GROUND_STRIDE]
         self.ground_heads = nn.ModuleList(nn.Conv2d(c_g, d, 1) for d in cfg.feature_dim)
         feat_hw = (cfg.ground_height_px // GROUND_STRIDE, cfg.ground_width_px // GROUND_STRIDE)
@@ -69,15 +79,23 @@ class Localizer(nn.Module):
         return float(self.log_temperature.exp())
 
     # --- satellite -------------------------------------------------------------------------------
+    def _encode(self, encoder: nn.Module, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """``{stride: [B, C, H / stride, W / stride]}`` from the CNN, or from the ViT and ``encoder`` (a decoder)."""
+        if self.cfg.backbone == "dinov2":
+            return encoder(dinov2.vit_features(self.vit, x, self.cfg.dinov2_frozen), x.shape[-2:])
+        return encoder(x)
+
     def encode_satellite(self, sat: torch.Tensor) -> list[torch.Tensor]:
-        feats = self.sat_encoder(normalize_image(sat, None, self.cfg.input_norm))
+        feats = self._encode(self.sat_encoder, normalize_image(sat, None, self.cfg.input_norm))
         return [head(feats[s]) for s, head in zip(self.strides, self.sat_heads)]
 
     # --- ground ----------------------------------------------------------------------------------
     def project_ground(self, ground: torch.Tensor, ground_mask: torch.Tensor):
         """BEV templates and their masks per level: lists of ``[B, C, K, K]`` and ``[B, 1, K, K]``."""
-        x = torch.cat([normalize_image(ground, ground_mask, self.cfg.input_norm), ground_mask], dim=1)
-        feat = self.ground_encoder(x)[GROUND_STRIDE]
+        x = normalize_image(ground, ground_mask, self.cfg.input_norm)  # 0 where masked
+        if self.cfg.backbone == "cnn":
+            x = torch.cat([x, ground_mask], dim=1)
+        feat = self._encode(self.ground_encoder, x)[GROUND_STRIDE]
         templates, masks = [], []
         for i, head in enumerate(self.ground_heads):
             g = head(feat)
