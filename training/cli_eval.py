@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offset-samples", type=int, default=200,
                         help="held-out pairs for the label-free offset calibration")
     parser.add_argument("--max-samples", type=int, default=None)
+    photo = parser.add_argument_group("photometric level (parameter-free; docs/TRAINING_RESULTS.md, session 8)")
+    photo.add_argument("--photometric-weight", type=float, default=None,
+                       help="evaluate the model with its raw-pixel level at this weight (0: off); stored in the "
+                            "checkpoint with the calibration unless --no-store")
+    photo.add_argument("--photometric-stride", type=int, default=None)
+    photo.add_argument("--photometric-fraction", type=float, default=None, help="its BEV template width fraction")
     parser.add_argument("--vigor-mode", default="same", choices=("same", "cross"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
@@ -54,7 +60,7 @@ def run(args) -> int:
     from training.checkpoint import load_raw
     from training.datasets.vigor import DatasetError, VigorDataset
     from training.evaluate import collect, fit_temperature, metrics, metrics_by_city, plot_results
-    from training.models import canvas_mismatch, load_checkpoint, model_meta
+    from training.models import canvas_mismatch, load_checkpoint, model_meta, with_photometric
     from training.offset_calibration import calibrate_offset
 
     if args.threads:
@@ -65,6 +71,18 @@ def run(args) -> int:
         return 2
     loc = bundle["localizer"]
     meta = bundle["meta"]
+    photometric = {k: v for k, v in (("photometric_weight", args.photometric_weight),
+                                     ("photometric_stride", args.photometric_stride),
+                                     ("photometric_template_fraction", args.photometric_fraction)) if v is not None}
+    if photometric:
+        try:
+            loc = with_photometric(loc, photometric.get("photometric_weight", loc.cfg.photometric_weight),
+                                   photometric.get("photometric_stride"),
+                                   photometric.get("photometric_template_fraction"))
+        except ValueError as e:
+            print(f"photometric level: {e}", file=sys.stderr)
+            return 2
+        meta.update(model_meta(loc))
     orientation = None
     if args.orientation:
         ob = load_checkpoint(args.orientation)
@@ -117,7 +135,9 @@ def run(args) -> int:
               "checkpoint": str(args.checkpoint), "orientation": args.orientation, "data": str(args.data),
               "split": args.split, "calibration": {"data": str(args.calib_data or args.data),
                                                    "split": args.calib_split, "samples": args.calib_samples},
-              "by_city": metrics_by_city(col, temperature, meta), "seconds": time.time() - t0}
+              "by_city": metrics_by_city(col, temperature, meta), "seconds": time.time() - t0,
+              "photometric": {"weight": loc.cfg.photometric_weight, "stride": loc.cfg.photometric_stride,
+                              "template_fraction": loc.cfg.photometric_template_fraction}}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not args.no_plots:
@@ -129,9 +149,11 @@ def run(args) -> int:
         calibrated["posterior_temperature"] = temperature
     if offset["source"] != "given":
         calibrated["position_offset_rc_px"] = meta["position_offset_rc_px"]
-    if calibrated and not args.no_store:
+    if (calibrated or photometric) and not args.no_store:
         state = load_raw(args.checkpoint)
         state.update(calibrated)
+        if photometric:  # the calibration belongs to the model with this level: keep them together
+            state["model_args"]["model"].update(photometric)
         torch.save(state, args.checkpoint)
     for k, m in result["fov"].items():
         yaw = f"{m['yaw_median_deg']:.2f}" if m["yaw_median_deg"] is not None else "-"

@@ -37,6 +37,12 @@ class ModelConfig:
     dinov2_weights: str = ""  # local official checkpoint file, read by build_localizer; never downloaded
     dinov2_frozen: bool = True  # reference: the ViT is frozen, only the decoders train
     dinov2_channels: int = 128  # decoder width
+    # Photometric level (ours, not the paper's): zero-mean NCC of the raw RGB bird's-eye view against the raw
+    # satellite image, added to the fused map with this weight (0: off). No parameters, so it can be switched
+    # on for a trained model; it is what the learned levels lack on styles training never saw.
+    photometric_weight: float = 0.0
+    photometric_stride: int = 2  # satellite pixels per cell; must divide the finest learned stride
+    photometric_template_fraction: float = 0.4  # BEV template width / satellite width, as template_fraction
 
     @property
     def prob_stride_px(self) -> int:
@@ -96,6 +102,9 @@ class DistillConfig:
     levels: tuple[int, ...] = (0, 1)  # per-level CE, averaged
     weak_weight: float = 0.0  # optional weak loss on the full panorama kept during distillation
     rotate90: bool = False  # random exact quarter-turn scene rotations (same for teacher and student)
+    # ours: the teacher's target per level also holds the photometric map times this weight (needs the model's
+    # photometric level on, model.photometric_weight > 0), so the student's learned levels learn what raw pixels see
+    teacher_photometric_weight: float = 0.0
     # Ours, not the paper's: the teacher also sees the pair turned half a turn and averages that map (turned
     # back) with its own, which cancels the constant offset weak training leaves (training/offset_calibration)
     # and sharpens the target; costs a second teacher pass.

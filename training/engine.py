@@ -80,6 +80,10 @@ def _to_device(batch: dict, device) -> dict:
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+# model fields that change no parameter: a checkpoint trained without them initialises a model with them
+PARAMETER_FREE_MODEL_FIELDS = ("photometric_weight", "photometric_stride", "photometric_template_fraction")
+
+
 def build_stage(cfg: TrainConfig, device):
     """The model being trained (saved in checkpoints), its objective, and the EMA teacher (or None)."""
     teacher = None
@@ -90,8 +94,8 @@ def build_stage(cfg: TrainConfig, device):
             if "localizer" not in init:
                 raise ValueError(f"{cfg.run.init_from} holds no localizer")
             init_cfg = init["localizer"].cfg
-            differ = [f.name for f in dataclasses.fields(cfg.model)
-                      if getattr(cfg.model, f.name) != getattr(init_cfg, f.name, None)]
+            differ = [f.name for f in dataclasses.fields(cfg.model) if f.name not in PARAMETER_FREE_MODEL_FIELDS
+                      and getattr(cfg.model, f.name) != getattr(init_cfg, f.name, None)]
             if differ:
                 raise ValueError(f"{cfg.run.init_from} was trained with another model config "
                                  f"(differs in {', '.join('model.' + d for d in differ)}); use its settings")

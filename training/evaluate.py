@@ -59,7 +59,7 @@ def collect(localizer, dataset, fovs, orientation=None, max_samples: int | None 
             key = str(int(f))
             canvas, mask = make_query(pano, float(f), heading, hw)
             g, m = query_tensors(canvas, mask)
-            logits = localizer.match(g, m, feats)["logits"][0].numpy()
+            logits = localizer.match(g, m, feats, fft=True)["logits"][0].numpy()
             out[key]["logits"].append(logits)
             out[key]["gt"].append(gt)
             out[key]["city"].append(city)

@@ -6,6 +6,7 @@ Wrapping the loss computation in a module lets DDP synchronise gradients through
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from training.augment import crop_satellite, roll_canvas, rotate_scene_90
@@ -40,6 +41,18 @@ def half_turn_ensemble(model: nn.Module, sat: torch.Tensor, ground: torch.Tensor
     sat_t, ground_t, mask_t = rotate_scene_90(sat, ground, mask, 2)
     turned = model.correlate(ground_t, mask_t, model.encode_satellite(sat_t), fft=True)
     return [0.5 * (a + torch.flip(b, dims=(-2, -1))) for a, b in zip(maps, turned)]
+
+
+def with_photometric_target(model: nn.Module, maps: list, sat: torch.Tensor, ground: torch.Tensor,
+                            mask: torch.Tensor, weight: float) -> list:
+    """Each level's map ``[B, H_l, W_l]`` plus ``weight`` times the raw-pixel map of the pair resampled to that
+    level's grid (bilinear; a 2x finer map averages 2x2 blocks, whose centres are the coarse cell's centre)."""
+    if not getattr(model, "photometric", False):
+        raise ValueError("distill.teacher_photometric_weight needs the model's photometric level "
+                         "(model.photometric_weight > 0)")
+    photo = model.correlate_photometric(ground, mask, model.photometric_satellite(sat), fft=True)[:, None]
+    return [m + weight * F.interpolate(photo, size=m.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+            for m in maps]
 
 
 def random_rotation(batch: dict, enabled: bool, training: bool):
@@ -90,6 +103,9 @@ class DistillObjective(nn.Module):
                 t_maps = half_turn_ensemble(self.teacher, sat, ground, mask)
             else:
                 t_maps = self.teacher.correlate(ground, mask, self.teacher.encode_satellite(sat), fft=True)
+            if self.cfg.teacher_photometric_weight > 0:
+                t_maps = with_photometric_target(self.teacher, t_maps, sat, ground, mask,
+                                                 self.cfg.teacher_photometric_weight)
         g_s, m_s = masked_query(ground, mask, self.cfg.fov_deg)
         feats = self.student.encode_satellite(sat)
         s_maps = self.student.correlate(g_s, m_s, feats, fft=True)

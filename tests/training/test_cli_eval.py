@@ -92,3 +92,23 @@ def test_yaw_metrics_need_an_orientation_net_of_the_same_canvas(checkpoint, flat
     assert _eval(checkpoint, flat_root, tmp_path / "bad.json", "--orientation", str(other)) == 2
     assert "orientation checkpoint has ground_height_px = 64, the localizer 32" in capsys.readouterr().err
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_photometric_level_is_evaluated_and_stored_with_its_calibration(checkpoint, flat_root, tmp_path, capsys):
+    assert _eval(checkpoint, flat_root, tmp_path / "off.json", "--no-offset", "--temperature", "0.1",
+                 "--no-store") == 0
+    assert _eval(checkpoint, flat_root, tmp_path / "on.json", "--no-offset", "--photometric-weight", "2.0",
+                 "--photometric-stride", "4") == 0
+    off, on = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("off", "on"))
+    assert off["photometric"]["weight"] == 0.0
+    assert on["photometric"] == {"weight": 2.0, "stride": 4, "template_fraction": 0.4}
+    assert on["fov"]["360"]["mean_m"] != off["fov"]["360"]["mean_m"]  # the raw pixels moved the estimates
+    state = load_raw(checkpoint)  # the temperature fitted with the level is stored together with the level
+    assert state["model_args"]["model"]["photometric_weight"] == 2.0
+    assert state["model_args"]["model"]["photometric_stride"] == 4
+    assert state["posterior_temperature"] == pytest.approx(on["posterior_temperature"])
+    from training.models import load_checkpoint
+    assert load_checkpoint(checkpoint)["localizer"].n_sat_maps == 3
+    assert _eval(checkpoint, flat_root, tmp_path / "bad.json", "--photometric-weight", "1", "--photometric-stride",
+                 "3", "--no-store") == 2
+    assert "must divide the finest level stride" in capsys.readouterr().err

@@ -101,3 +101,26 @@ def test_instance_input_norm_exports_with_parity(tmp_path):
         want = loc.match(x["ground"], x["ground_mask"], loc.encode_satellite(x["satellite"]))["prob"].numpy()
     got = model.match(x["ground"].numpy(), x["ground_mask"].numpy(), model.encode_satellite(x["satellite"].numpy()))
     assert np.abs(got["prob"] - want).max() <= 1e-4 and np.argmax(got["prob"]) == np.argmax(want)
+
+
+def test_photometric_level_exports_with_onnxruntime_parity(tmp_path):
+    """The parameter-free raw-pixel level travels inside the ONNX graphs: one more satellite map (stride 2)."""
+    torch.manual_seed(1)
+    cfg = TrainConfig(model=ModelConfig(sat_size_px=128, ground_height_px=64, ground_width_px=128,
+                                        sat_channels=(8, 8, 16, 16), ground_channels=(8, 8, 16),
+                                        photometric_weight=1.0))
+    loc = models.build_localizer(cfg.model).eval()
+    save_checkpoint(tmp_path / "student.pt", kind="localizer", model=loc, cfg=cfg, step=1,
+                    metrics={"posterior_temperature": 0.25})
+    report = export_checkpoints(tmp_path / "student.pt", None, tmp_path / "model", {"search_size_px": 192},
+                                ExportConfig(max_sat_size_px=256, write_pt2=False))
+    meta = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert meta["levels"] == 3 and meta["sat_feat_strides_px"] == [8, 4, 2]
+    assert meta["photometric"] == {"weight": 1.0, "stride_px": 2, "template_fraction": 0.4}
+    assert all(c["max_abs_diff"] <= 1e-4 and c["same_argmax"] for c in report["verification"].values())
+    model = load_model(tmp_path / "model", backend="onnxruntime", threads=1)
+    x = example_inputs(model.meta, sat_size_px=256, seed=4)
+    with torch.no_grad():
+        want = loc.match(x["ground"], x["ground_mask"], loc.encode_satellite(x["satellite"]))["prob"].numpy()
+    got = model.match(x["ground"].numpy(), x["ground_mask"].numpy(), model.encode_satellite(x["satellite"].numpy()))
+    assert np.abs(got["prob"] - want).max() <= 1e-4 and np.argmax(got["prob"]) == np.argmax(want)

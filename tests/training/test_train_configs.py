@@ -52,3 +52,14 @@ def test_dinov2_config_asks_for_the_reference_backbone_and_a_local_file():
     cfg = load_config(CONFIGS[0].parent / "weak_dinov2_gpu.yaml")
     assert (cfg.model.backbone, cfg.model.dinov2_arch, cfg.model.dinov2_frozen) == ("dinov2", "vitb14", True)
     assert cfg.model.input_norm == "imagenet" and cfg.model.dinov2_weights == ""  # the user's --set, never a URL
+
+
+def test_photometric_teacher_config_changes_only_the_photometric_fields():
+    folder = CONFIGS[0].parent
+    base = load_config(folder / "distill_halfturn_cpu.yaml")
+    photo = load_config(folder / "distill_halfturn_photo_cpu.yaml")
+    assert (photo.model.photometric_weight, photo.model.photometric_stride) == (1.0, 4)
+    assert photo.distill.teacher_photometric_weight == 1.0 and base.distill.teacher_photometric_weight == 0.0
+    photo.model.photometric_weight, photo.model.photometric_stride = 0.0, base.model.photometric_stride
+    photo.distill.teacher_photometric_weight = 0.0
+    assert photo == base

@@ -13,7 +13,7 @@ from training.models.localizer import Localizer
 from training.models.orientation import OrientationNet
 
 __all__ = ["CANVAS_KEYS", "Localizer", "OrientationNet", "build_localizer", "build_orientation", "canvas_mismatch",
-           "load_checkpoint"]
+           "load_checkpoint", "with_photometric"]
 
 
 def build_localizer(cfg: ModelConfig) -> Localizer:
@@ -59,6 +59,23 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
     return {key: model, "config": ckpt.get("config", {}), "meta": meta}
 
 
+def with_photometric(localizer: Localizer, weight: float, stride: int | None = None,
+                     template_fraction: float | None = None) -> Localizer:
+    """The same trained localizer with its photometric level set to ``weight`` (0: off).
+
+    The level has no parameters, so a model trained without it can use it; a new module is returned (same
+    weights, eval mode) and ``localizer`` is left as it was.
+    """
+    cfg = model_config_from_dict(localizer.cfg.__dict__ | {"photometric_weight": float(weight)})
+    if stride is not None:
+        cfg.photometric_stride = int(stride)
+    if template_fraction is not None:
+        cfg.photometric_template_fraction = float(template_fraction)
+    out = Localizer(cfg)
+    out.load_state_dict(localizer.state_dict())
+    return out.train(localizer.training)
+
+
 def model_meta(model) -> dict:
     """The model.json fields that come from the torch model."""
     if isinstance(model, Localizer):
@@ -67,7 +84,9 @@ def model_meta(model) -> dict:
                 "ground_height_px": c.ground_height_px, "ground_width_px": c.ground_width_px,
                 "camera_height_m": c.camera_height_m, "prob_stride_px": model.prob_stride_px,
                 "prob_origin_px": model.prob_origin_px, "temperature": model.temperature,
-                "levels": len(model.strides), "level_strides": list(model.strides)}
+                "levels": model.n_sat_maps, "level_strides": list(model.strides),
+                "photometric_weight": c.photometric_weight,
+                "photometric_stride_px": int(c.photometric_stride) if model.photometric else None}
     if isinstance(model, OrientationNet):
         c = model.cfg
         return {"orientation": {"bins": c.bins, "range_deg": c.range_deg, "sat_size_px": c.sat_size_px},

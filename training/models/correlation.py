@@ -80,3 +80,37 @@ def ncc_all_pairs_fft(sat: torch.Tensor, template: torch.Tensor, mask: torch.Ten
     energy = (sat * sat).sum(dim=1, keepdim=True)
     den = _fft_xcorr_all_pairs(energy, mask * mask).clamp_min(EPS).sqrt()
     return (num / den).transpose(0, 1)
+
+
+def zncc_positive(sat: torch.Tensor, template: torch.Tensor, mask: torch.Tensor, fft: bool = False) -> torch.Tensor:
+    """Zero-mean NCC of each template against its own map, per channel, averaged over channels.
+
+    Each channel's template and the satellite window under it lose their (mask-weighted) means and are scaled to
+    unit norm, so a gain and an offset per channel (an exposure or colour shift between the two images) do not
+    change the score. Used for raw pixels, whose means carry no location; learned features use :func:`ncc_positive`.
+    ``fft=True`` computes the three window sums with FFTs (much faster on CPU for large templates; the conv form
+    is what ONNX export traces).
+
+    Args:
+        sat: ``[B, C, H, W]``; template: ``[B, C, K, K]`` (K odd); mask: ``[B, 1, K, K]`` in [0, 1].
+    Returns:
+        ``[B, H, W]`` scores in [-1, 1]; cell ``(i, j)`` = template centre on satellite cell ``(i, j)``.
+    """
+    b, c, h, w = sat.shape
+    k = template.shape[-1]
+    weight = mask * mask  # [B, 1, K, K]
+    area = weight.flatten(1).sum(dim=1).clamp_min(EPS)[:, None, None, None]  # [B, 1, 1, 1]
+    t_mean = (template * weight).sum(dim=(2, 3), keepdim=True) / area  # [B, C, 1, 1]
+    t0 = (template - t_mean) * weight
+    t_var = (t0 * (template - t_mean)).sum(dim=(2, 3))  # [B, C]
+    kernels = torch.cat([t0, weight.expand(-1, c, -1, -1), weight.expand(-1, c, -1, -1)], dim=1)  # [B, 3C, K, K]
+    maps = torch.cat([sat, sat, sat * sat], dim=1)  # [B, 3C, H, W]: num, first and second window moments
+    if fft:
+        sums = _fft_xcorr(maps.reshape(b * 3 * c, 1, h, w), kernels.reshape(b * 3 * c, 1, k, k), "own")
+    else:
+        sums = F.conv2d(maps.reshape(1, b * 3 * c, h, w), kernels.reshape(b * 3 * c, 1, k, k), padding=k // 2,
+                        groups=b * 3 * c)
+    num, s1, s2 = sums.reshape(b, 3, c, h, w).unbind(dim=1)
+    s_var = (s2 - s1 * s1 / area).clamp_min(0.0)
+    score = num / (s_var * t_var[:, :, None, None]).clamp_min(EPS * EPS).sqrt()
+    return score.mean(dim=1)

@@ -17,7 +17,7 @@ from torch import nn
 from training.config import ModelConfig
 from training.models import dinov2
 from training.models.blocks import UNetEncoder
-from training.models.correlation import ncc_all_pairs_fft, ncc_positive, ncc_positive_fft
+from training.models.correlation import ncc_all_pairs_fft, ncc_positive, ncc_positive_fft, zncc_positive
 from training.models.input_norm import INPUT_NORMS, normalize_image
 from training.models.projection import polar_grid, project_to_bev, template_cells
 
@@ -63,6 +63,17 @@ class Localizer(nn.Module):
             mgrid = polar_grid(k, s, cfg.meters_per_pixel, cfg.camera_height_m,
                                (cfg.ground_height_px, cfg.ground_width_px))
             self.register_buffer(f"mask_grid_{i}", torch.from_numpy(mgrid), persistent=False)
+        self.photometric = cfg.photometric_weight > 0.0
+        if self.photometric:
+            sp = int(cfg.photometric_stride)
+            if sp < 1 or self.strides[-1] % sp:
+                raise ValueError(f"photometric_stride {sp} must divide the finest level stride {self.strides[-1]}")
+            k = template_cells(cfg.sat_size_px, sp, cfg.photometric_template_fraction)
+            grid = polar_grid(k, sp, cfg.meters_per_pixel, cfg.camera_height_m,
+                              (cfg.ground_height_px, cfg.ground_width_px))
+            self.register_buffer("photo_grid", torch.from_numpy(grid), persistent=False)
+        elif cfg.photometric_weight < 0.0:
+            raise ValueError(f"photometric_weight must be >= 0, got {cfg.photometric_weight}")
         self.log_temperature = nn.Parameter(torch.tensor(float(cfg.temperature)).log(), requires_grad=False)
 
     # --- metadata --------------------------------------------------------------------------------
@@ -73,6 +84,15 @@ class Localizer(nn.Module):
     @property
     def prob_origin_px(self) -> float:
         return self.strides[-1] / 2.0
+
+    @property
+    def n_sat_maps(self) -> int:
+        """Satellite maps that ``encode_satellite`` returns: one per learned level, plus the photometric one."""
+        return len(self.strides) + int(self.photometric)
+
+    @property
+    def sat_map_strides(self) -> tuple[int, ...]:
+        return self.strides + ((int(self.cfg.photometric_stride),) if self.photometric else ())
 
     @property
     def temperature(self) -> float:
@@ -86,8 +106,18 @@ class Localizer(nn.Module):
         return encoder(x)
 
     def encode_satellite(self, sat: torch.Tensor) -> list[torch.Tensor]:
+        """One map per learned level (coarse first), then, with the photometric level on, the raw RGB
+        ``[B, 3, S / photometric_stride, S / photometric_stride]`` (box-averaged)."""
         feats = self._encode(self.sat_encoder, normalize_image(sat, None, self.cfg.input_norm))
-        return [head(feats[s]) for s, head in zip(self.strides, self.sat_heads)]
+        out = [head(feats[s]) for s, head in zip(self.strides, self.sat_heads)]
+        if self.photometric:
+            out.append(self.photometric_satellite(sat))
+        return out
+
+    def photometric_satellite(self, sat: torch.Tensor) -> torch.Tensor:
+        """The photometric level's satellite map: RGB ``[B, 3, S, S]`` box-averaged to ``photometric_stride``."""
+        sp = int(self.cfg.photometric_stride)
+        return F.avg_pool2d(sat, sp) if sp > 1 else sat
 
     # --- ground ----------------------------------------------------------------------------------
     def project_ground(self, ground: torch.Tensor, ground_mask: torch.Tensor):
@@ -108,7 +138,9 @@ class Localizer(nn.Module):
     # --- matching --------------------------------------------------------------------------------
     def correlate(self, ground, ground_mask, sat_feats, all_pairs: bool = False,
                   fft: bool = False) -> list[torch.Tensor]:
-        """Per-level NCC maps (coarse first): ``[B, H_l, W_l]`` or ``[B, B, H_l, W_l]`` if ``all_pairs``.
+        """Per-level NCC maps of the learned levels (coarse first): ``[B, H_l, W_l]`` or ``[B, B, H_l, W_l]``
+        if ``all_pairs``. These are what the losses see; the photometric map (:meth:`correlate_photometric`)
+        has no parameters and enters only the fused map.
 
         ``fft=True`` computes the positive maps with FFTs (several times faster on CPU for the large
         templates; the default conv form is what ONNX export traces). All-pairs maps always use FFTs.
@@ -117,19 +149,39 @@ class Localizer(nn.Module):
         fn = ncc_all_pairs_fft if all_pairs else (ncc_positive_fft if fft else ncc_positive)
         return [fn(f, t, m) for f, t, m in zip(sat_feats, templates, masks)]
 
-    def fuse(self, maps: list[torch.Tensor]) -> torch.Tensor:
-        """Sum of the level maps, each bilinearly resampled to the finest level's grid (centres align)."""
+    def correlate_photometric(self, ground, ground_mask, sat_rgb, fft: bool = False) -> torch.Tensor:
+        """Zero-mean NCC ``[B, H_p, W_p]`` of the raw RGB bird's-eye view over the pooled satellite RGB
+        (``encode_satellite``'s last map), at ``photometric_stride``."""
+        bev = project_to_bev(ground, self.photo_grid)
+        m = project_to_bev(ground_mask, self.photo_grid)
+        return zncc_positive(sat_rgb, bev * m, m, fft=fft)
+
+    def fuse(self, maps: list[torch.Tensor], photometric: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum of the level maps, each bilinearly resampled to the finest level's grid (centres align), plus
+        ``photometric_weight`` times the photometric map resampled to that grid (a 2x finer map averages
+        each 2x2 block, whose centres average to the coarse cell's centre)."""
         fine = maps[-1]
         out = fine
-        for m in maps[:-1]:
+        extra = [(m, 1.0) for m in maps[:-1]]
+        if photometric is not None:
+            extra.append((photometric, float(self.cfg.photometric_weight)))
+        for m, weight in extra:
             lead = m.shape[:-2]
             up = F.interpolate(m.reshape(-1, 1, *m.shape[-2:]), size=fine.shape[-2:], mode="bilinear",
                                align_corners=False)
-            out = out + up.reshape(*lead, *fine.shape[-2:])
+            out = out + weight * up.reshape(*lead, *fine.shape[-2:])
         return out
 
-    def match(self, ground, ground_mask, sat_feats) -> dict[str, torch.Tensor]:
-        logits = self.fuse(self.correlate(ground, ground_mask, sat_feats))
+    def match(self, ground, ground_mask, sat_feats, fft: bool = False) -> dict[str, torch.Tensor]:
+        """Fused logits and probabilities ``[B, H, W]``; ``fft=True`` for CPU evaluation (conv form: export)."""
+        sat_feats = list(sat_feats)
+        if len(sat_feats) != self.n_sat_maps:
+            raise ValueError(f"expected {self.n_sat_maps} satellite maps, got {len(sat_feats)}")
+        photo = None
+        if self.photometric:
+            photo = self.correlate_photometric(ground, ground_mask, sat_feats[-1], fft=fft)
+            sat_feats = sat_feats[:-1]
+        logits = self.fuse(self.correlate(ground, ground_mask, sat_feats, fft=fft), photo)
         b = logits.shape[0]
         prob = torch.softmax(logits.reshape(b, -1) / self.log_temperature.exp(), dim=1).reshape_as(logits)
         return {"logits": logits, "prob": prob}
