@@ -49,7 +49,7 @@ def robust_offset(per_pair_rc_px: np.ndarray, agree_px: float = DEFAULT_AGREE_PX
 
 
 def _estimate(localizer, sat: torch.Tensor, canvas: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
-    logits = localizer.match(canvas, mask, localizer.encode_satellite(sat), fft=True)["logits"][0].numpy()
+    logits = localizer(canvas, mask, sat)["logits"][0].numpy()
     post = posterior_from_logits(logits, localizer.temperature, localizer.prob_origin_px, localizer.prob_stride_px,
                                  localizer.cfg.meters_per_pixel, sat.shape[-1])
     return post.row_px, post.col_px
