@@ -103,3 +103,8 @@ def test_init_from_a_checkpoint_with_another_model_config_is_refused(flat_root, 
     cfg = tiny(flat_root, "distill", run={"init_from": str(weak / "last.pt")}, model={"input_norm": "instance"})
     with pytest.raises(ValueError, match="model.input_norm"):
         build_stage(cfg, "cpu")
+    # the parameter-free photometric fields may differ: the weights still fit
+    cfg = tiny(flat_root, "distill", run={"init_from": str(weak / "last.pt")},
+               model={"photometric_weight": 0.5, "photometric_stride": 4})
+    model, _, teacher = build_stage(cfg, "cpu")
+    assert model.photometric and teacher is not None

@@ -91,10 +91,6 @@ class Localizer(nn.Module):
         return len(self.strides) + int(self.photometric)
 
     @property
-    def sat_map_strides(self) -> tuple[int, ...]:
-        return self.strides + ((int(self.cfg.photometric_stride),) if self.photometric else ())
-
-    @property
     def temperature(self) -> float:
         return float(self.log_temperature.exp())
 
