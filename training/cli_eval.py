@@ -76,9 +76,7 @@ def run(args) -> int:
                                      ("photometric_template_fraction", args.photometric_fraction)) if v is not None}
     if photometric:
         try:
-            loc = with_photometric(loc, photometric.get("photometric_weight", loc.cfg.photometric_weight),
-                                   photometric.get("photometric_stride"),
-                                   photometric.get("photometric_template_fraction"))
+            loc = with_photometric(loc, **photometric)
         except ValueError as e:
             print(f"photometric level: {e}", file=sys.stderr)
             return 2

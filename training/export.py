@@ -145,10 +145,9 @@ def build_model_json(loc_bundle: dict, ori_bundle: dict | None, overrides: dict 
         meta[key] = _jsonable(overrides.pop(key, None) if key in overrides else _lookup(key, loc_bundle, localizer))
     if meta["search_size_px"] is None:
         meta["search_size_px"] = meta["sat_size_px"]
-    if getattr(localizer, "photometric", False):  # for the reader: the level itself lives inside the graphs
-        c = localizer.cfg
-        meta["photometric"] = {"weight": _jsonable(float(c.photometric_weight)), "stride_px": int(c.photometric_stride),
-                               "template_fraction": _jsonable(float(c.photometric_template_fraction))}
+    photometric = (loc_bundle.get("meta") or {}).get("photometric")  # training.models.model_meta
+    if photometric:  # for the reader: the level itself lives inside the graphs
+        meta["photometric"] = {k: _jsonable(v) for k, v in photometric.items()}
     if ori_bundle is None:
         meta["orientation"] = overrides.pop("orientation", None)
     else:

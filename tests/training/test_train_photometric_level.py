@@ -65,7 +65,7 @@ def _inputs(seed=3):
 def test_fused_map_adds_the_weighted_photometric_map_and_losses_see_only_learned_levels():
     torch.manual_seed(0)
     base = Localizer(_tiny_cfg()).eval()
-    on = with_photometric(base, 0.7)
+    on = with_photometric(base, photometric_weight=0.7)
     sat, ground, mask = _inputs()
     with torch.no_grad():
         f_base, f_on = base.encode_satellite(sat), on.encode_satellite(sat)
@@ -80,7 +80,7 @@ def test_fused_map_adds_the_weighted_photometric_map_and_losses_see_only_learned
         want = base.match(ground, mask, f_base)["logits"] + 0.7 * pooled
         torch.testing.assert_close(on.match(ground, mask, f_on)["logits"], want, atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(on.match(ground, mask, f_on, fft=True)["logits"], want, atol=1e-4, rtol=1e-3)
-        off = with_photometric(on, 0.0)
+        off = with_photometric(on, photometric_weight=0.0)
         assert off.n_sat_maps == 2
         torch.testing.assert_close(off.match(ground, mask, off.encode_satellite(sat))["logits"],
                                    base.match(ground, mask, f_base)["logits"])
@@ -89,11 +89,13 @@ def test_fused_map_adds_the_weighted_photometric_map_and_losses_see_only_learned
 
 
 def test_meta_and_bad_settings():
-    loc = with_photometric(Localizer(_tiny_cfg()), 1.5, stride=4)
+    loc = with_photometric(Localizer(_tiny_cfg()), photometric_weight=1.5, photometric_stride=4)
     meta = model_meta(loc)
     assert meta["levels"] == 3 and meta["level_strides"] == [8, 4]
-    assert meta["photometric_weight"] == 1.5 and meta["photometric_stride_px"] == 4
-    assert model_meta(Localizer(_tiny_cfg()))["photometric_stride_px"] is None
+    assert meta["photometric"] == {"weight": 1.5, "stride_px": 4, "template_fraction": 0.4}
+    assert model_meta(Localizer(_tiny_cfg()))["photometric"] is None
+    with pytest.raises(ValueError, match="not a photometric field: sat_size_px"):
+        with_photometric(loc, sat_size_px=32)
     with pytest.raises(ValueError, match="must divide the finest level stride"):
         Localizer(_tiny_cfg(photometric_weight=1.0, photometric_stride=3))
     with pytest.raises(ValueError, match="photometric_weight must be >= 0"):

@@ -59,19 +59,17 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> dict:
     return {key: model, "config": ckpt.get("config", {}), "meta": meta}
 
 
-def with_photometric(localizer: Localizer, weight: float, stride: int | None = None,
-                     template_fraction: float | None = None) -> Localizer:
-    """The same trained localizer with its photometric level set to ``weight`` (0: off).
+def with_photometric(localizer: Localizer, **fields) -> Localizer:
+    """The same trained localizer with its photometric level's config fields changed (``photometric_weight``,
+    ``photometric_stride``, ``photometric_template_fraction``; a weight of 0 turns the level off).
 
     The level has no parameters, so a model trained without it can use it; a new module is returned (same
-    weights, eval mode) and ``localizer`` is left as it was.
+    weights, same train/eval mode) and ``localizer`` is left as it was.
     """
-    cfg = model_config_from_dict(localizer.cfg.__dict__ | {"photometric_weight": float(weight)})
-    if stride is not None:
-        cfg.photometric_stride = int(stride)
-    if template_fraction is not None:
-        cfg.photometric_template_fraction = float(template_fraction)
-    out = Localizer(cfg)
+    unknown = set(fields) - {"photometric_weight", "photometric_stride", "photometric_template_fraction"}
+    if unknown:
+        raise ValueError(f"not a photometric field: {', '.join(sorted(unknown))}")
+    out = Localizer(model_config_from_dict(localizer.cfg.__dict__ | fields))
     out.load_state_dict(localizer.state_dict())
     return out.train(localizer.training)
 
@@ -85,8 +83,9 @@ def model_meta(model) -> dict:
                 "camera_height_m": c.camera_height_m, "prob_stride_px": model.prob_stride_px,
                 "prob_origin_px": model.prob_origin_px, "temperature": model.temperature,
                 "levels": model.n_sat_maps, "level_strides": list(model.strides),
-                "photometric_weight": c.photometric_weight,
-                "photometric_stride_px": int(c.photometric_stride) if model.photometric else None}
+                "photometric": {"weight": float(c.photometric_weight), "stride_px": int(c.photometric_stride),
+                                "template_fraction": float(c.photometric_template_fraction)}
+                if model.photometric else None}
     if isinstance(model, OrientationNet):
         c = model.cfg
         return {"orientation": {"bins": c.bins, "range_deg": c.range_deg, "sat_size_px": c.sat_size_px},
