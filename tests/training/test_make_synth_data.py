@@ -1,0 +1,70 @@
+"""training.make_synth_data: the VIGOR-layout sets, with the gap's camera attitude or a level camera."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from geodistill_ros.sim.config import GapConfig
+from training import make_synth_data
+
+
+@pytest.fixture(scope="module")
+def two_sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("msd")
+    common = ["--worlds", "industrial:201", "--per-world", "4", "--size-m", "200", "--pano", "64", "128",
+              "--split", "test"]
+    assert make_synth_data.main(["--out", str(root / "tilt"), *common]) == 0
+    assert make_synth_data.main(["--out", str(root / "level"), *common, "--level-camera"]) == 0
+    return root / "tilt", root / "level"
+
+
+def _attitude(root):
+    return json.loads((root / "industrial_s201" / "attitude.json").read_text())
+
+
+def test_gap_on_tilts_the_camera_within_the_gap_limits(two_sets):
+    tilt, _ = two_sets
+    att = _attitude(tilt)
+    assert len(att) == 4
+    gap = GapConfig()
+    rolls = np.array([a["roll_rad"] for a in att.values()])
+    pitches = np.array([a["pitch_rad"] for a in att.values()])
+    dh = np.array([a["height_error_m"] for a in att.values()])
+    limit = math.radians(gap.max_tilt_deg)
+    assert np.all(np.abs(rolls) <= limit) and np.all(np.abs(pitches) <= limit)
+    assert np.all(np.abs(dh) <= gap.max_height_error_m)
+    assert np.abs(np.concatenate([rolls, pitches])).max() > 0.1 * limit  # really drawn, not all zero
+    meta = json.loads((tilt / "meta.json").read_text())
+    assert meta["attitude"] is True and meta["gap"] is True
+
+
+def test_level_camera_keeps_poses_and_labels_and_only_changes_the_panoramas(two_sets):
+    tilt, level = two_sets
+    assert all(v == {"roll_rad": 0.0, "pitch_rad": 0.0, "height_error_m": 0.0} for v in _attitude(level).values())
+    assert json.loads((level / "meta.json").read_text())["attitude"] is False
+    split = "splits/industrial_s201/test.txt"
+    assert (tilt / split).read_text() == (level / split).read_text()  # same names, patches and offsets
+    names = sorted(_attitude(tilt))
+    for name in names:
+        a = cv2.imread(str(tilt / "industrial_s201" / "panorama" / name))
+        b = cv2.imread(str(level / "industrial_s201" / "panorama" / name))
+        assert a.shape == b.shape == (64, 128, 3)
+        assert np.abs(a.astype(int) - b.astype(int)).mean() > 1.0
+    sat = sorted((tilt / "industrial_s201" / "satellite").iterdir())
+    for path in sat:
+        twin = level / "industrial_s201" / "satellite" / path.name
+        assert np.array_equal(cv2.imread(str(path)), cv2.imread(str(twin)))
+
+
+def test_no_gap_means_a_level_camera(tmp_path):
+    out = tmp_path / "nogap"
+    make_synth_data.main(["--out", str(out), "--worlds", "rural:3", "--per-world", "2", "--size-m", "200",
+                          "--pano", "64", "128", "--no-gap"])
+    assert json.loads((out / "meta.json").read_text())["attitude"] is False
+    att = json.loads((out / "rural_s3" / "attitude.json").read_text())
+    assert all(v["roll_rad"] == 0.0 and v["pitch_rad"] == 0.0 for v in att.values())
