@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="YAML config (training/configs/*.yaml); defaults otherwise")
     parser.add_argument("--data", default=None, help="dataset root (overrides data.root)")
     parser.add_argument("--out", required=True, help="run folder: last.pt, metrics.jsonl, summary.json")
-    parser.add_argument("--init", default=None, help="checkpoint to start from (distill: the weak model)")
+    parser.add_argument("--init", default=None, help="checkpoint to start from, same kind and settings "
+                        "(distill: the weak model; orientation: a trained orientation net to fine-tune)")
     parser.add_argument("--steps", type=int, default=None, help="override optim.steps")
     parser.add_argument("--batch-size", type=int, default=None, help="override optim.batch_size")
     parser.add_argument("--device", default=None, help="override run.device (cpu, cuda, cuda:1)")

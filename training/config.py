@@ -131,7 +131,7 @@ class RunConfig:
     checkpoint_every_s: float = 180.0
     checkpoint_every_steps: int = 0
     log_every_steps: int = 10
-    init_from: str = ""  # checkpoint to start from (distillation: the weak model)
+    init_from: str = ""  # checkpoint to start from (distillation: the weak model; orientation: a fine-tune)
 
 
 @dataclass

@@ -82,31 +82,47 @@ def _to_device(batch: dict, device) -> dict:
 
 # model fields that change no parameter: a checkpoint trained without them initialises a model with them
 PARAMETER_FREE_MODEL_FIELDS = ("photometric_weight", "photometric_stride", "photometric_template_fraction")
+# orientation fields that only shape the training queries: a fine-tune may change them
+ORIENTATION_TRAINING_FIELDS = ("label_sigma_bins", "max_center_offset_m", "fov_deg")
+
+
+def _init_weights(model, cfg: TrainConfig, kind: str) -> None:
+    """Load ``cfg.run.init_from``'s ``kind`` ("localizer" / "orientation") weights into ``model``; a checkpoint of
+    the other kind, or one trained with other settings (bar the parameter-free fields), is refused."""
+    init = load_checkpoint(cfg.run.init_from)
+    if kind not in init:
+        held = ", ".join(k for k in init if k not in ("config", "meta"))
+        raise ValueError(f"{cfg.run.init_from} holds no {kind} (it holds a {held})")
+    src = init[kind]
+    pairs = [("model", cfg.model, src.cfg if kind == "localizer" else src.model_cfg, PARAMETER_FREE_MODEL_FIELDS)]
+    if kind == "orientation":
+        pairs.append(("orientation", cfg.orientation, src.cfg, ORIENTATION_TRAINING_FIELDS))
+    differ = [f"{section}.{f.name}" for section, mine, theirs, free in pairs for f in dataclasses.fields(mine)
+              if f.name not in free and getattr(mine, f.name) != getattr(theirs, f.name, None)]
+    if differ:
+        raise ValueError(f"{cfg.run.init_from} was trained with another model config "
+                         f"(differs in {', '.join(differ)}); use its settings")
+    model.load_state_dict(src.state_dict())
 
 
 def build_stage(cfg: TrainConfig, device):
-    """The model being trained (saved in checkpoints), its objective, and the EMA teacher (or None)."""
+    """The model being trained (saved in checkpoints), its objective, and the EMA teacher (or None).
+    ``cfg.run.init_from`` starts either kind from a trained checkpoint of the same kind and settings."""
     teacher = None
     if cfg.stage in ("weak", "distill"):
         model = build_localizer(cfg.model)
         if cfg.run.init_from:
-            init = load_checkpoint(cfg.run.init_from)
-            if "localizer" not in init:
-                raise ValueError(f"{cfg.run.init_from} holds no localizer")
-            init_cfg = init["localizer"].cfg
-            differ = [f.name for f in dataclasses.fields(cfg.model) if f.name not in PARAMETER_FREE_MODEL_FIELDS
-                      and getattr(cfg.model, f.name) != getattr(init_cfg, f.name, None)]
-            if differ:
-                raise ValueError(f"{cfg.run.init_from} was trained with another model config "
-                                 f"(differs in {', '.join('model.' + d for d in differ)}); use its settings")
-            model.load_state_dict(init["localizer"].state_dict())
+            _init_weights(model, cfg, "localizer")
         model.to(device)
         if cfg.stage == "weak":
             return model, WeakObjective(model, cfg.weak), None
         teacher = make_teacher(model)
         return model, DistillObjective(model, teacher, cfg.distill, cfg.weak), teacher
     if cfg.stage == "orientation":
-        model = build_orientation(cfg.orientation, cfg.model).to(device)
+        model = build_orientation(cfg.orientation, cfg.model)
+        if cfg.run.init_from:
+            _init_weights(model, cfg, "orientation")
+        model.to(device)
         return model, OrientationObjective(model, cfg.orientation, cfg.model.meters_per_pixel,
                                            cfg.orientation.fov_deg), None
     raise ValueError(f"unknown stage {cfg.stage!r}; expected one of {STAGES}")

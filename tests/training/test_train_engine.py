@@ -108,3 +108,27 @@ def test_init_from_a_checkpoint_with_another_model_config_is_refused(flat_root, 
                model={"photometric_weight": 0.5, "photometric_stride": 4})
     model, _, teacher = build_stage(cfg, "cpu")
     assert model.photometric and teacher is not None
+
+
+def test_orientation_init_from_loads_its_weights_and_refuses_other_checkpoints(flat_root, tiny, tmp_path):
+    import pytest
+
+    ori = tmp_path / "ori"
+    train(tiny(flat_root, "orientation"), ori, max_steps=2, progress=False)
+    trained = load_checkpoint(ori / "last.pt")["orientation"].state_dict()
+    cfg = tiny(flat_root, "orientation", run={"init_from": str(ori / "last.pt")},
+               orientation={"max_center_offset_m": 0.5})  # a training-only field may change
+    model, _, _ = build_stage(cfg, "cpu")
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, trained[name])
+    fresh, _, _ = build_stage(tiny(flat_root, "orientation"), "cpu")
+    assert any(not torch.equal(v, trained[k]) for k, v in fresh.state_dict().items() if v.is_floating_point())
+    with pytest.raises(ValueError, match="orientation.channels"):
+        build_stage(tiny(flat_root, "orientation", run={"init_from": str(ori / "last.pt")},
+                         orientation={"channels": [8, 16, 24, 32]}), "cpu")
+    weak = tmp_path / "weak"
+    train(tiny(flat_root), weak, max_steps=1, progress=False)
+    with pytest.raises(ValueError, match="holds no orientation"):
+        build_stage(tiny(flat_root, "orientation", run={"init_from": str(weak / "last.pt")}), "cpu")
+    with pytest.raises(ValueError, match="holds no localizer"):
+        build_stage(tiny(flat_root, "distill", run={"init_from": str(ori / "last.pt")}), "cpu")
