@@ -4,7 +4,8 @@ The localizer network always sees a **north-aligned equirectangular canvas** ``[
 **visibility mask** ``[Hg, Wg]`` (VIGOR layout: north at the centre column, azimuth clockwise to the right,
 zenith at the top). A panorama fills the whole canvas; a pinhole image fills the part of the sphere it saw.
 ``yaw_rad`` is always the ENU yaw (CCW from east) of the camera's forward direction, i.e. of the panorama's
-centre column or of the pinhole optical axis.
+centre column or of the pinhole optical axis. ``tilt`` (optional, ``geometry.tilt_rotation``) is the camera's
+attitude off level: the canvas is then built from the rays a level camera would have seen.
 """
 
 from __future__ import annotations
@@ -109,10 +110,37 @@ def _canvas_rays_enu(canvas_hw: tuple[int, int]) -> np.ndarray:
     return d_enu
 
 
-def _panorama_canvas(image: np.ndarray, yaw_rad: float, canvas_hw: tuple[int, int]):
+def level_panorama(pano: np.ndarray, tilt: np.ndarray) -> np.ndarray:
+    """The forward-centred panorama a level camera at the same place and heading would take.
+
+    Args:
+        pano: equirectangular ``[H, W, C]`` (forward at the centre column, azimuth clockwise to the right).
+        tilt: ``R_level_cam`` 3x3, the camera's axes (x forward, y left, z up) in the level frame with its heading
+            (``geometry.tilt_rotation``).
+    Returns:
+        the levelled panorama, same shape and dtype (bilinear).
+    """
+    h, w = pano.shape[:2]
+    alpha = ((np.arange(w, dtype=np.float64) + 0.5) / w - 0.5) * 2.0 * math.pi  # clockwise from forward
+    theta = (np.arange(h, dtype=np.float64) + 0.5) / h * math.pi
+    st = np.sin(theta)[:, None]
+    d_level = np.stack([st * np.cos(alpha)[None, :], -st * np.sin(alpha)[None, :],
+                        np.broadcast_to(np.cos(theta)[:, None], (h, w))], axis=-1)
+    d_cam = d_level @ np.asarray(tilt, dtype=np.float64)  # rows: (R^T d)^T = d^T R
+    alpha_cam = np.arctan2(-d_cam[..., 1], d_cam[..., 0])
+    theta_cam = np.arccos(np.clip(d_cam[..., 2], -1.0, 1.0))
+    map_x = ((alpha_cam / (2.0 * math.pi) + 0.5) * w - 0.5) % w
+    map_y = theta_cam / math.pi * h - 0.5
+    return cv2.remap(pano, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def _panorama_canvas(image: np.ndarray, yaw_rad: float, canvas_hw: tuple[int, int], tilt=None):
     hg, wg = canvas_hw
     # shrink first (uint8 stays uint8: 4x less memory traffic than converting the full image to float)
     small = cv2.resize(image, (wg, hg), interpolation=cv2.INTER_AREA) if image.shape[:2] != (hg, wg) else image
+    if tilt is not None:
+        small = level_panorama(small, tilt)
     small = _as_float_image(small)
     # canvas column u (north-aligned) shows the direction that the forward-centred image has at u - shift
     shift = geometry.north_align_shift_px(yaw_rad, wg)
@@ -123,7 +151,8 @@ def _panorama_canvas(image: np.ndarray, yaw_rad: float, canvas_hw: tuple[int, in
     return canvas, np.ones((hg, wg), dtype=np.float32)
 
 
-def _pinhole_canvas(image: np.ndarray, camera: PinholeCamera, yaw_rad: float, canvas_hw: tuple[int, int]):
+def _pinhole_canvas(image: np.ndarray, camera: PinholeCamera, yaw_rad: float, canvas_hw: tuple[int, int],
+                    tilt=None):
     hg, wg = canvas_hw
     if image.shape[:2] != (camera.height, camera.width):
         raise ValueError(f"image is {image.shape[1]}x{image.shape[0]} but the camera is {camera.width}x{camera.height}")
@@ -136,6 +165,8 @@ def _pinhole_canvas(image: np.ndarray, camera: PinholeCamera, yaw_rad: float, ca
         image = cv2.resize(image, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
     d_enu = _canvas_rays_enu(canvas_hw)
     rot = geometry.optical_to_enu_rotation(yaw_rad, camera.pitch_rad)
+    if tilt is not None:  # the level heading frame is Rz(yaw) of (forward, left, up); tilt acts inside it
+        rot = geometry.rot_z(yaw_rad) @ np.asarray(tilt, dtype=np.float64) @ geometry.rot_z(-yaw_rad) @ rot
     d_opt = d_enu @ rot  # rows: (R^T d)^T = d^T R
     z = d_opt[..., 2]
     in_front = z > 1e-6
@@ -150,7 +181,7 @@ def _pinhole_canvas(image: np.ndarray, camera: PinholeCamera, yaw_rad: float, ca
     return canvas, seen.astype(np.float32)
 
 
-def ground_canvas(image: np.ndarray, camera, yaw_rad: float, canvas_hw: tuple[int, int]):
+def ground_canvas(image: np.ndarray, camera, yaw_rad: float, canvas_hw: tuple[int, int], tilt=None):
     """Build the north-aligned equirectangular canvas and its visibility mask.
 
     Args:
@@ -158,6 +189,7 @@ def ground_canvas(image: np.ndarray, camera, yaw_rad: float, canvas_hw: tuple[in
         camera: :class:`PanoramaCamera` or :class:`PinholeCamera` describing ``image``.
         yaw_rad: ENU yaw (CCW from east) of the camera's forward direction.
         canvas_hw: ``(Hg, Wg)`` of the canvas.
+        tilt: None (a level camera) or ``R_level_cam`` 3x3 (``geometry.tilt_rotation``) to level the image first.
     Returns:
         ``canvas`` float32 ``[Hg, Wg, 3]`` in [0, 1] and ``mask`` float32 ``[Hg, Wg]`` (1 = seen).
     """
@@ -169,9 +201,9 @@ def ground_canvas(image: np.ndarray, camera, yaw_rad: float, canvas_hw: tuple[in
     image = np.asarray(image)
     if isinstance(camera, PanoramaCamera):
         _as_float_image(image[:1, :1])  # shape check before any work
-        return _panorama_canvas(image, yaw_rad, (hg, wg))
+        return _panorama_canvas(image, yaw_rad, (hg, wg), tilt)
     if isinstance(camera, PinholeCamera):
-        return _pinhole_canvas(_as_float_image(image), camera, yaw_rad, (hg, wg))
+        return _pinhole_canvas(_as_float_image(image), camera, yaw_rad, (hg, wg), tilt)
     raise TypeError(f"unsupported camera model {type(camera).__name__}")
 
 

@@ -66,6 +66,17 @@ def yaw_from_quaternion(x, y, z, w) -> float:
     return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
+def roll_pitch_from_quaternion(x: float, y: float, z: float, w: float) -> tuple[float, float]:
+    """REP-103 ``(roll_rad, pitch_rad)`` (ZYX Euler) of an orientation quaternion (e.g. ``sensor_msgs/Imu``)."""
+    n = math.sqrt(x * x + y * y + z * z + w * w)
+    if not math.isfinite(n) or n < 1e-9:
+        raise ValueError(f"not a rotation quaternion: ({x}, {y}, {z}, {w})")
+    x, y, z, w = x / n, y / n, z / n, w / n
+    roll = math.atan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
+    pitch = math.asin(max(-1.0, min(1.0, 2.0 * (w * y - z * x))))
+    return roll, pitch
+
+
 def quaternion_from_yaw(yaw_rad: float) -> tuple[float, float, float, float]:
     """Quaternion ``(x, y, z, w)`` of a pure rotation by ``yaw_rad`` about +z."""
     return (0.0, 0.0, math.sin(yaw_rad / 2.0), math.cos(yaw_rad / 2.0))
@@ -264,6 +275,35 @@ def optical_to_enu_rotation(yaw_rad: float, pitch_rad: float = 0.0) -> np.ndarra
     up = np.cross(forward, left)
     # optical x = right = -left, y = down = -up, z = forward
     return np.stack([-left, -up, forward], axis=1)
+
+
+def rot_x(angle_rad: float) -> np.ndarray:
+    """Rotation about x by ``angle_rad`` (right-handed)."""
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def rot_y(angle_rad: float) -> np.ndarray:
+    """Rotation about y by ``angle_rad`` (right-handed)."""
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def rot_z(angle_rad: float) -> np.ndarray:
+    """Rotation about z by ``angle_rad`` (right-handed)."""
+    c, s = math.cos(angle_rad), math.sin(angle_rad)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def tilt_rotation(roll_rad: float, pitch_rad: float, mount_yaw_rad: float = 0.0) -> np.ndarray:
+    """``R_level_cam`` (3x3): a camera's axes (x forward, y left, z up) in the gravity-aligned frame that has the
+    camera's heading, for a body at REP-103 ``roll_rad`` / ``pitch_rad`` (ZYX Euler angles: roll about x, positive
+    right side down; pitch about y, positive nose down) whose camera looks ``mount_yaw_rad`` CCW of the body x axis.
+
+    Identity for a level body. ``Rz(-m) Ry(pitch) Rx(roll) Rz(m)``: the body's tilt seen from the camera's heading.
+    """
+    m = float(mount_yaw_rad)
+    return rot_z(-m) @ rot_y(float(pitch_rad)) @ rot_x(float(roll_rad)) @ rot_z(m)
 
 
 def covariance_ellipse(cov_2x2, n_sigma: float = 1.0):

@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--no-store", action="store_true",
                         help="do not write the temperature and offset into the checkpoint")
+    parser.add_argument("--level-attitude", action="store_true",
+                        help="level each test panorama by its recorded attitude (<city>/attitude.json), as the "
+                        "Localizer does with an IMU's roll and pitch")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs, background runs)")
 
@@ -93,14 +96,15 @@ def run(args) -> int:
             return 2
         orientation = ob["orientation"]
 
-    def dataset(root, split):
+    def dataset(root, split, level=False):
         c = loc.cfg
         return VigorDataset(root, split=split, mode=args.vigor_mode, sat_size_px=c.sat_size_px,
-                            meters_per_pixel=c.meters_per_pixel, canvas_hw=(c.ground_height_px, c.ground_width_px))
+                            meters_per_pixel=c.meters_per_pixel, canvas_hw=(c.ground_height_px, c.ground_width_px),
+                            level_attitude=level)
 
     t0 = time.time()
     try:
-        test = dataset(args.data, args.split)
+        test = dataset(args.data, args.split, level=args.level_attitude)
         calib = None
         offset = {"offset_rc_px": [0.0, 0.0] if args.no_offset else args.offset, "source": "given"}
         if args.offset is None and not args.no_offset:
@@ -131,8 +135,9 @@ def run(args) -> int:
               "posterior_temperature": temperature, "model_temperature": loc.temperature,
               "position_offset_rc_px": meta["position_offset_rc_px"], "position_offset": offset,
               "checkpoint": str(args.checkpoint), "orientation": args.orientation, "data": str(args.data),
-              "split": args.split, "calibration": {"data": str(args.calib_data or args.data),
-                                                   "split": args.calib_split, "samples": args.calib_samples},
+              "split": args.split, "level_attitude": bool(args.level_attitude),
+              "calibration": {"data": str(args.calib_data or args.data), "split": args.calib_split,
+                              "samples": args.calib_samples},
               "by_city": metrics_by_city(col, temperature, meta), "seconds": time.time() - t0,
               "photometric": {"weight": loc.cfg.photometric_weight, "stride": loc.cfg.photometric_stride,
                               "template_fraction": loc.cfg.photometric_template_fraction}}

@@ -7,9 +7,11 @@ half of its patch, ``splits/<city>/{train,val,test}.txt`` and ``meta.json``.
 
 With the gap on, every panorama has the gap's ``attitude``: the camera is tilted (roll and pitch up to
 ``GapConfig.max_tilt_deg``) and its height is off (up to ``max_height_error_m``), as in ``geodistill synth
-dataset``; ``<city>/attitude.json`` records the draw per panorama (the model never reads it). The draw has its own
-random stream, so ``--level-camera`` writes the same poses and patches with a level camera at the nominal height
-(the sets of sessions 1-8 were written that way).
+dataset``; ``<city>/attitude.json`` records it per panorama as the camera's REP-103 roll / pitch (forward = north,
+the centre column; what an IMU would report) and height error. Training never reads it; ``geodistill eval
+--level-attitude`` levels the test panoramas with it, as the runtime Localizer does with an IMU's attitude.
+The draw has its own random stream, so ``--level-camera`` writes the same poses and patches with a level camera
+at the nominal height (the sets of sessions 1-8 were written that way).
 
     python -m training.make_synth_data --out data/synth_train --worlds downtown:1 suburb:2 rural:3 \
         --per-world 250 --size-m 400
@@ -27,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from geodistill_ros import geometry
+from geodistill_ros.sim.render import tilt_to_rep103
 from training.datasets.splits import write_splits
 
 SAT_PX, SAT_MPP = 640, 0.1
@@ -71,7 +74,8 @@ def write_world(world, city: str, root: Path, n: int, seed: int, pano_hw: tuple[
         sat = world.satellite_patch(c_e, c_n, SAT_PX, SAT_MPP)
         pano = world.render_panorama(e, nn, np.pi / 2, height=pano_hw[0], width=pano_hw[1],
                                      camera_height_m=CAMERA_HEIGHT_M + dh, roll_rad=roll, pitch_rad=pitch)
-        tilts[pano_name] = {"roll_rad": roll, "pitch_rad": pitch, "height_error_m": dh}
+        rep_roll, rep_pitch = tilt_to_rep103(roll, pitch)  # the camera's REP-103 attitude (x forward = north)
+        tilts[pano_name] = {"roll_rad": rep_roll, "pitch_rad": rep_pitch, "height_error_m": dh}
         cv2.imwrite(str(root / city / "satellite" / sat_name), cv2.cvtColor(sat, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(root / city / "panorama" / pano_name), cv2.cvtColor(pano, cv2.COLOR_RGB2BGR),
                     [cv2.IMWRITE_JPEG_QUALITY, 92])

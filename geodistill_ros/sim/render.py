@@ -406,7 +406,9 @@ class Renderer:
 def tilt_panorama(pano: np.ndarray, roll_rad: float, pitch_rad: float) -> np.ndarray:
     """The panorama a camera rolled/pitched by the given angles would take (forward = centre column).
 
-    Pitch > 0 raises the forward direction (the horizon moves down in the image); roll > 0 is right side down.
+    The simulator's own angles (``tilt_to_rep103`` converts them): pitch > 0 raises the forward direction (the
+    horizon moves down in the image); roll > 0 raises the camera's right side. Camera rays go to the level frame
+    by ``Rx(-roll) @ Ry(-pitch)`` (x forward, y left, z up).
     """
     if roll_rad == 0.0 and pitch_rad == 0.0:
         return pano
@@ -429,6 +431,20 @@ def tilt_panorama(pano: np.ndarray, roll_rad: float, pitch_rad: float) -> np.nda
     mapx = ((a2 / (2 * math.pi) + 0.5) * w - 0.5).astype(np.float32) % w
     mapy = (t2 / math.pi * h - 0.5).astype(np.float32)
     return cv2.remap(pano, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def tilt_to_rep103(roll_rad: float, pitch_rad: float) -> tuple[float, float]:
+    """REP-103 ``(roll_rad, pitch_rad)`` (ZYX Euler: roll positive right side down, pitch positive nose down) of the
+    camera :func:`tilt_panorama` simulates with these angles: the same up vector in the camera frame, so
+    ``camera.level_panorama`` with ``geometry.tilt_rotation`` of them undoes the tilt (up to a heading change of
+    about roll * pitch / 2, below 0.02 deg for 1.5 deg tilts)."""
+    cr, sr = math.cos(roll_rad), math.sin(roll_rad)
+    cp, sp = math.cos(pitch_rad), math.sin(pitch_rad)
+    # third row of Rx(-roll) @ Ry(-pitch): the level up axis in camera coordinates
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, sr], [0.0, -sr, cr]])
+    ry = np.array([[cp, 0.0, -sp], [0.0, 1.0, 0.0], [sp, 0.0, cp]])
+    up = (rx @ ry)[2]
+    return float(math.atan2(up[1], up[2])), float(-math.asin(max(-1.0, min(1.0, up[0]))))
 
 
 def postprocess(img: np.ndarray, rng=None, exposure: float = 1.0, blur_sigma: float = 0.0, jpeg_quality=None,

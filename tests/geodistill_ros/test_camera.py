@@ -75,3 +75,39 @@ def test_fov_mask_width():
     m = fov_mask((8, 360), center_azimuth_rad=0.0, fov_rad=math.radians(90))
     assert m[0].sum() == pytest.approx(90, abs=1)
     assert m[0, 180] == 1.0 and m[0, 0] == 0.0  # north (centre column) inside, south outside
+
+
+def test_level_panorama_undoes_the_simulated_tilt():
+    from geodistill_ros.camera import level_panorama
+    from geodistill_ros.sim import World
+    from geodistill_ros.sim.render import tilt_panorama, tilt_to_rep103
+
+    world = World.generate(seed=5, style="suburb", size_m=200)
+    pano = world.render_panorama(0.0, 0.0, math.pi / 2, height=128, width=256)
+    band = slice(20, 108)  # away from the poles, where one pixel spans many directions
+    for roll_s, pitch_s in [(0.02, -0.025), (-0.026, 0.0), (0.0, 0.026)]:
+        tilted = tilt_panorama(pano, roll_s, pitch_s)
+        roll, pitch = tilt_to_rep103(roll_s, pitch_s)
+        assert math.copysign(1, roll) == -math.copysign(1, roll_s) or roll_s == 0.0
+        fixed = level_panorama(tilted, g.tilt_rotation(roll, pitch))
+        wrong = level_panorama(tilted, g.tilt_rotation(-roll, -pitch))
+        err = [np.abs(x[band].astype(float) - pano[band]).mean() for x in (tilted, fixed, wrong)]
+        assert err[1] < 0.5 * err[0] < err[2], err
+    np.testing.assert_allclose(level_panorama(pano, np.eye(3)).astype(float), pano, atol=1.0)
+
+
+def test_tilted_canvases_match_the_mount_pitch_they_are_equivalent_to():
+    """A pinhole on a body pitched nose-down by p sees what a level body's camera mounted p down sees."""
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    cam = PinholeCamera(64, 48, 40.0, 40.0, 31.5, 23.5)
+    tilted, m_tilted = ground_canvas(img, cam, 0.4, (64, 256), tilt=g.tilt_rotation(0.0, 0.05))
+    mounted, m_mounted = ground_canvas(img, PinholeCamera(64, 48, 40.0, 40.0, 31.5, 23.5, pitch_rad=-0.05), 0.4,
+                                       (64, 256))
+    np.testing.assert_allclose(tilted, mounted, atol=1e-5)
+    np.testing.assert_array_equal(m_tilted, m_mounted)
+    # for a panorama the tilt is applied in the camera's own frame: north alignment is unchanged by a level tilt
+    pano = rng.integers(0, 255, (32, 128, 3), dtype=np.uint8)
+    a, _ = ground_canvas(pano, PanoramaCamera(128, 32), 1.0, (32, 128), tilt=np.eye(3))
+    b, _ = ground_canvas(pano, PanoramaCamera(128, 32), 1.0, (32, 128))
+    np.testing.assert_allclose(a, b, atol=1.5 / 255)

@@ -121,3 +121,37 @@ def test_covariance_ellipse_axes():
     a, b, angle = g.covariance_ellipse([[4.0, 0.0], [0.0, 1.0]], 2.0)
     assert (a, b) == (pytest.approx(4.0), pytest.approx(2.0))
     assert abs(math.sin(angle)) < 1e-12
+
+
+def test_tilt_rotation_follows_rep103_signs():
+    up, fwd, left = np.array([0.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0])
+    assert np.allclose(g.tilt_rotation(0.0, 0.0), np.eye(3))
+    nose_down = g.tilt_rotation(0.0, 0.1) @ fwd  # pitch > 0: the forward axis points below the horizon
+    assert nose_down[2] == pytest.approx(-math.sin(0.1)) and nose_down[1] == pytest.approx(0.0)
+    right_down = g.tilt_rotation(0.1, 0.0) @ left  # roll > 0: the left side rises
+    assert right_down[2] == pytest.approx(math.sin(0.1))
+    # a camera looking left (mount yaw +90 deg) sees the body's pitch as a roll: its right side (the nose) dips
+    cam = g.tilt_rotation(0.0, 0.1, math.pi / 2)
+    assert (cam @ left)[2] == pytest.approx(math.sin(0.1))  # the camera's left = the body's tail: up
+    assert (cam @ fwd)[2] == pytest.approx(0.0, abs=1e-12)
+    r = g.tilt_rotation(0.03, -0.02, 0.7)
+    assert np.allclose(r @ r.T, np.eye(3)) and np.linalg.det(r) == pytest.approx(1.0)
+    assert (r @ up)[2] == pytest.approx(math.cos(0.03) * math.cos(0.02))  # tilt of the up axis, any mount
+
+
+def test_roll_pitch_from_quaternion_known_values():
+    h = 0.1 / 2
+    assert g.roll_pitch_from_quaternion(math.sin(h), 0.0, 0.0, math.cos(h)) == pytest.approx((0.1, 0.0))
+    assert g.roll_pitch_from_quaternion(0.0, math.sin(h), 0.0, math.cos(h)) == pytest.approx((0.0, 0.1))
+    # yaw does not leak into roll / pitch: q = qz(1.2) * qy(-0.05) * qx(0.02), scaled (not unit)
+    def q_mul(a, b):
+        ax, ay, az, aw = a
+        bx, by, bz, bw = b
+        return (aw * bx + ax * bw + ay * bz - az * by, aw * by - ax * bz + ay * bw + az * bx,
+                aw * bz + ax * by - ay * bx + az * bw, aw * bw - ax * bx - ay * by - az * bz)
+    q = q_mul(q_mul((0, 0, math.sin(0.6), math.cos(0.6)), (0, math.sin(-0.025), 0, math.cos(-0.025))),
+              (math.sin(0.01), 0, 0, math.cos(0.01)))
+    roll, pitch = g.roll_pitch_from_quaternion(*(3.0 * c for c in q))
+    assert (roll, pitch) == pytest.approx((0.02, -0.05), abs=1e-12)
+    with pytest.raises(ValueError, match="quaternion"):
+        g.roll_pitch_from_quaternion(0.0, 0.0, 0.0, 0.0)

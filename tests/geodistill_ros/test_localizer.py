@@ -347,3 +347,44 @@ def test_probability_overlay_is_an_rgb_image_over_the_patch():
     row, col = np.unravel_index(np.argmax(overlay[..., 0].astype(int) - overlay[..., 2]), overlay.shape[:2])
     er, ec = geometry.enu_to_patch_pixel(est.x_m, est.y_m, TRUTH_EN[0], TRUTH_EN[1], 0.5, est.satellite.shape[0])
     assert math.hypot(row + 0.5 - er, col + 0.5 - ec) < 6.0
+
+
+class _CanvasRecorder(FakeModel):
+    def __init__(self):
+        super().__init__()
+        self.grounds = []
+
+    def match(self, ground, ground_mask, feats):
+        self.grounds.append(np.array(ground[0].transpose(1, 2, 0)))
+        return super().match(ground, ground_mask, feats)
+
+
+@pytest.mark.parametrize("camera_kind", ["panorama", "pinhole"])
+def test_attitude_levels_the_canvas_before_matching(camera_kind):
+    from geodistill_ros.localizer import Attitude
+
+    yaw, mount = math.radians(100.0), math.radians(10.0)
+    image, camera = ((render_panorama(yaw + mount), panorama_camera()) if camera_kind == "panorama" else
+                     (render_pinhole(yaw + mount), pinhole_camera()))
+    runs = {}
+    for name, attitude in (("none", None), ("zero", Attitude(0.0, 0.0)), ("tilted", Attitude(0.02, -0.03))):
+        model = _CanvasRecorder()
+        loc = _localizer(model=model, camera_yaw_rad=mount, refine_orientation=False)
+        est = loc.localize(image, camera, _prior(*TRUTH_EN), yaw, attitude=attitude)
+        assert math.hypot(est.x_m - TRUTH_EN[0], est.y_m - TRUTH_EN[1]) < 0.3
+        runs[name] = model.grounds[0]
+    np.testing.assert_array_equal(runs["none"], runs["zero"])
+    expected, _ = ground_canvas(image, camera, yaw + mount, CANVAS_HW,
+                                tilt=geometry.tilt_rotation(0.02, -0.03, mount))
+    np.testing.assert_allclose(runs["tilted"], expected, atol=1e-6)
+    assert np.abs(runs["tilted"] - runs["none"]).max() > 0.1
+
+
+def test_bad_attitude_is_a_clear_input_error():
+    from geodistill_ros.localizer import Attitude
+
+    for roll, pitch in ((float("nan"), 0.0), (0.0, 2.0)):
+        with pytest.raises(LocalizerInputError, match="attitude"):
+            Attitude(roll, pitch)
+    with pytest.raises(LocalizerInputError, match="Attitude"):
+        _localizer().localize(render_panorama(0.0), panorama_camera(), _prior(*TRUTH_EN), 0.0, attitude=(0.1, 0.0))

@@ -112,3 +112,8 @@ def test_photometric_level_is_evaluated_and_stored_with_its_calibration(checkpoi
     assert _eval(checkpoint, flat_root, tmp_path / "bad.json", "--photometric-weight", "1", "--photometric-stride",
                  "3", "--no-store") == 2
     assert "must divide the finest level stride" in capsys.readouterr().err
+
+
+def test_level_attitude_needs_recorded_attitudes(checkpoint, flat_root, tmp_path, capsys):
+    assert _eval(checkpoint, flat_root, tmp_path / "m.json", "--level-attitude") == 2
+    assert "attitude.json is missing" in capsys.readouterr().err

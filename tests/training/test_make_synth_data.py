@@ -16,7 +16,7 @@ from training import make_synth_data
 @pytest.fixture(scope="module")
 def two_sets(tmp_path_factory):
     root = tmp_path_factory.mktemp("msd")
-    common = ["--worlds", "industrial:201", "--per-world", "4", "--size-m", "200", "--pano", "64", "128",
+    common = ["--worlds", "industrial:201", "--per-world", "4", "--size-m", "200", "--pano", "128", "256",
               "--split", "test"]
     assert make_synth_data.main(["--out", str(root / "tilt"), *common]) == 0
     assert make_synth_data.main(["--out", str(root / "level"), *common, "--level-camera"]) == 0
@@ -53,7 +53,7 @@ def test_level_camera_keeps_poses_and_labels_and_only_changes_the_panoramas(two_
     for name in names:
         a = cv2.imread(str(tilt / "industrial_s201" / "panorama" / name))
         b = cv2.imread(str(level / "industrial_s201" / "panorama" / name))
-        assert a.shape == b.shape == (64, 128, 3)
+        assert a.shape == b.shape == (128, 256, 3)
         assert np.abs(a.astype(int) - b.astype(int)).mean() > 1.0
     sat = sorted((tilt / "industrial_s201" / "satellite").iterdir())
     for path in sat:
@@ -68,3 +68,29 @@ def test_no_gap_means_a_level_camera(tmp_path):
     assert json.loads((out / "meta.json").read_text())["attitude"] is False
     att = json.loads((out / "rural_s3" / "attitude.json").read_text())
     assert all(v["roll_rad"] == 0.0 and v["pitch_rad"] == 0.0 for v in att.values())
+
+
+def test_attitude_is_rep103_and_levelling_by_it_restores_the_level_panorama(two_sets):
+    from training.datasets.vigor import DatasetError, VigorDataset
+
+    tilt, level = two_sets
+    kw = {"split": "test", "sat_size_px": 64, "meters_per_pixel": 0.2, "canvas_hw": (128, 256)}
+    raw, fixed, ref = (VigorDataset(tilt, **kw), VigorDataset(tilt, level_attitude=True, **kw),
+                       VigorDataset(level, **kw))
+    band = slice(32, 64)  # zenith 45-90 deg: facades and skyline, where the height error matters least
+    ratios = []
+    for i in range(len(ref)):
+        truth = ref[i]["ground"][:, band]
+        before = float((raw[i]["ground"][:, band] - truth).abs().mean())
+        after = float((fixed[i]["ground"][:, band] - truth).abs().mean())
+        ratios.append(after / before)
+    assert max(ratios) < 0.8 and np.mean(ratios) < 0.65, ratios
+    # the level set records zeros, so levelling it changes nothing
+    same = VigorDataset(level, level_attitude=True, **kw)
+    np.testing.assert_allclose(same[0]["ground"].numpy(), ref[0]["ground"].numpy(), atol=1.5 / 255)
+    (tilt / "industrial_s201" / "attitude.json").rename(tilt / "attitude.json.bak")
+    try:
+        with pytest.raises(DatasetError, match="attitude.json is missing"):
+            VigorDataset(tilt, level_attitude=True, **kw)
+    finally:
+        (tilt / "attitude.json.bak").rename(tilt / "industrial_s201" / "attitude.json")

@@ -34,6 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from geodistill_ros import geometry
+from geodistill_ros.camera import level_panorama
 from training.datasets.photometric import MODES, augment_pair
 
 # Metres per pixel of the 640-px VIGOR satellite images (the reference's per-city constants).
@@ -146,6 +147,18 @@ def _read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def _read_attitudes(root: Path, cities) -> dict:
+    """``{city: {panorama name: (roll_rad, pitch_rad)}}`` from each ``<city>/attitude.json``."""
+    out = {}
+    for city in cities:
+        path = root / city / "attitude.json"
+        if not path.is_file():
+            raise DatasetError(f"{path} is missing: this set records no camera attitude to level with")
+        out[city] = {name: (float(a["roll_rad"]), float(a["pitch_rad"]))
+                     for name, a in json.loads(path.read_text()).items()}
+    return out
+
+
 def resample_satellite(image: np.ndarray, src_mpp: float, dst_mpp: float, size_px: int):
     """Resample a square north-up patch to ``dst_mpp`` and centre-crop / zero-pad it to ``size_px``.
 
@@ -178,7 +191,10 @@ class VigorDataset(Dataset):
     def __init__(self, root, split: str = "train", mode: str = "same", cities=(), sat_size_px: int = 320,
                  meters_per_pixel: float = 0.2, canvas_hw: tuple[int, int] = (128, 256),
                  positives_only: bool = True, augment_color: bool = False, val_fraction: float = 0.1,
-                 seed: int = 0, augment_mode: str = "mild"):
+                 seed: int = 0, augment_mode: str = "mild", level_attitude: bool = False):
+        """``level_attitude``: level every panorama by its recorded camera attitude (``<city>/attitude.json``,
+        REP-103 roll / pitch, as ``training.make_synth_data`` writes it), as the runtime Localizer does when it is
+        given an IMU's roll and pitch."""
         self.root = Path(root)
         self.split = split
         self.records = read_records(root, split, mode, cities, val_fraction, positives_only)
@@ -198,6 +214,7 @@ class VigorDataset(Dataset):
             origins.setdefault(r.city, (r.sat_lat, r.sat_lon))
         self.sat_centers_m = np.array([local_metres(r.sat_lat, r.sat_lon, *origins[r.city]) for r in self.records])
         self.city_ids = np.array([self.city_names.index(r.city) for r in self.records])
+        self.attitude = _read_attitudes(self.root, self.city_names) if level_attitude else None
         self.patch_width_m = np.array([640 * r.sat_mpp for r in self.records])
         self._epoch = 0
 
@@ -215,7 +232,14 @@ class VigorDataset(Dataset):
         r = self.records[index]
         pano = _read_rgb(r.panorama)
         hg, wg = self.canvas_hw
-        ground = cv2.resize(pano, (wg, hg), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        ground = cv2.resize(pano, (wg, hg), interpolation=cv2.INTER_AREA)
+        if self.attitude is not None:
+            try:
+                roll, pitch = self.attitude[r.city][r.panorama.name]
+            except KeyError:
+                raise DatasetError(f"{r.city}/attitude.json has no entry for {r.panorama.name}") from None
+            ground = level_panorama(ground, geometry.tilt_rotation(roll, pitch))
+        ground = ground.astype(np.float32) / 255.0
         sat_raw = _read_rgb(r.satellite)
         src_mpp = r.sat_mpp * 640.0 / sat_raw.shape[0]
         sat, scale, offset = resample_satellite(sat_raw, src_mpp, self.meters_per_pixel, self.sat_size_px)
