@@ -173,6 +173,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("fuse_gps_prior", True, "multiply the probability map by the GPS prior's Gaussian"),
     ParamSpec("heading_source", "none", "heading prior: 'none' (coarse yaw search), 'imu' or 'odometry'",
               _one_of("none", "imu", "odometry"), read_only=True),
+    ParamSpec("level_with_imu", False, "level the image by the roll and pitch of sensor_msgs/Imu on 'imu' before "
+              "matching (camera rigid on base_link, IMU frame aligned with it)", read_only=True),
+    ParamSpec("max_attitude_age_s", 0.1, "largest |IMU stamp - image stamp| for levelling, s", _positive),
     ParamSpec("max_heading_age_s", 0.5, "largest |heading stamp - image stamp| accepted, s", _positive),
     ParamSpec("heading_sigma_deg", 5.0, "heading prior 1-sigma when the message has no variance, deg", _positive),
     ParamSpec("yaw_hypotheses", 12, "headings tried by the coarse yaw search (no heading prior)",
@@ -286,6 +289,7 @@ class LocalizerNode(Node):
         self._slot = LatestSlot()
         self._gps = collections.deque(maxlen=200)  # (stamp_ns, GpsPrior)
         self._heading = collections.deque(maxlen=200)  # (stamp_ns, YawPrior)
+        self._attitude = collections.deque(maxlen=400)  # (stamp_ns, Attitude), with level_with_imu
         self._camera_info = None
         self._latencies_ms = collections.deque(maxlen=200)
         self._done_times = collections.deque(maxlen=50)
@@ -319,9 +323,9 @@ class LocalizerNode(Node):
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, sensor)
         self.create_subscription(NavSatFix, "gps/fix", self._on_gps, sensor)
         heading = self._param("heading_source")
-        if heading == "imu":
+        if heading == "imu" or self._param("level_with_imu"):
             self.create_subscription(Imu, "imu", self._on_imu, sensor)
-        elif heading == "odometry":
+        if heading == "odometry":
             self.create_subscription(Odometry, "odom", self._on_odometry, sensor)
 
         self._tf_broadcaster = self._tf_buffer = None
@@ -411,7 +415,13 @@ class LocalizerNode(Node):
             self._publish_datum()
 
     def _on_imu(self, msg: Imu) -> None:
-        self._on_heading(msg, conv.imu_to_yaw_prior)
+        if self._param("heading_source") == "imu":
+            self._on_heading(msg, conv.imu_to_yaw_prior)
+        if self._param("level_with_imu"):
+            try:
+                self._attitude.append((conv.stamp_to_ns(msg.header.stamp), conv.imu_to_attitude(msg)))
+            except (conv.ConversionError, LocalizerInputError) as exc:
+                self._problem("WARN", f"IMU attitude rejected: {exc}", count="attitude_rejected")
 
     def _on_odometry(self, msg: Odometry) -> None:
         self._on_heading(msg, conv.odometry_to_yaw_prior)
@@ -508,11 +518,17 @@ class LocalizerNode(Node):
         yaw_prior = None
         if self._param("heading_source") != "none":
             yaw_prior, _ = nearest_by_stamp(self._heading, stamp_ns, float(self._param("max_heading_age_s")))
+        attitude = None
+        if self._param("level_with_imu"):
+            attitude, att_age = nearest_by_stamp(self._attitude, stamp_ns, float(self._param("max_attitude_age_s")))
+            if attitude is None:  # still localized, as a level camera
+                self._problem("WARN", f"image not levelled: no IMU attitude within max_attitude_age_s "
+                              f"{self._param('max_attitude_age_s')} (nearest {att_age:.2f} s)", count="no_attitude")
         localizer = self._ensure_localizer()
         if localizer is None:
             return None
         try:
-            est = localizer.localize(image, camera, prior, yaw_prior)
+            est = localizer.localize(image, camera, prior, yaw_prior, attitude=attitude)
         except LocalizerInputError as exc:
             return self._problem("ERROR", f"bad input: {exc}", count="bad_input")
         except CoverageError as exc:

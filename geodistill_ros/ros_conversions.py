@@ -2,9 +2,10 @@
 
 In: ``sensor_msgs/Image`` and ``CompressedImage`` -> RGB uint8; ``CameraInfo`` -> camera model; ``NavSatFix``
 -> :class:`~geodistill_ros.localizer.GpsPrior`; ``Imu`` / ``nav_msgs/Odometry`` ->
-:class:`~geodistill_ros.localizer.YawPrior`.  Out: ``PoseWithCovarianceStamped``, ``NavSatFix``,
-``DiagnosticArray`` and debug ``Image``.  Every conversion of untrusted input raises :class:`ConversionError`
-(a ``ValueError``) with a message saying what is wrong; nothing here returns NaN.
+:class:`~geodistill_ros.localizer.YawPrior`; ``Imu`` -> :class:`~geodistill_ros.localizer.Attitude`.
+Out: ``PoseWithCovarianceStamped``, ``NavSatFix``, ``DiagnosticArray`` and debug ``Image``.  Every conversion of
+untrusted input raises :class:`ConversionError` (a ``ValueError``) with a message saying what is wrong; nothing
+here returns NaN.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sensor_msgs.msg import Image, NavSatFix, NavSatStatus
 
 from geodistill_ros import geometry, navsat
 from geodistill_ros.camera import camera_from_info, is_panorama_info
-from geodistill_ros.localizer import Estimate, GpsPrior, LocalizerInputError, YawPrior
+from geodistill_ros.localizer import Attitude, Estimate, GpsPrior, LocalizerInputError, YawPrior
 
 # encoding -> (channels, bytes per channel)
 ENCODINGS = {"rgb8": (3, 1), "bgr8": (3, 1), "rgba8": (4, 1), "bgra8": (4, 1), "mono8": (1, 1), "mono16": (1, 2)}
@@ -166,6 +167,21 @@ def imu_to_yaw_prior(msg) -> YawPrior:
         raise ConversionError("Imu carries no orientation (orientation_covariance[0] == -1)")
     var = float(cov[8]) if cov.size == 9 and math.isfinite(cov[8]) and cov[8] > 0 else None
     return YawPrior(_yaw_of(msg.orientation), var)
+
+
+def imu_to_attitude(msg) -> Attitude:
+    """``sensor_msgs/Imu`` -> base_link's :class:`Attitude` (REP-103 roll and pitch of its orientation; the IMU
+    frame is taken as aligned with base_link). Roll and pitch are gravity-referenced, so an IMU without an
+    absolute heading still gives them."""
+    cov = np.asarray(msg.orientation_covariance, dtype=np.float64)
+    if cov.size == 9 and cov[0] == -1.0:
+        raise ConversionError("Imu carries no orientation (orientation_covariance[0] == -1)")
+    q = msg.orientation
+    try:
+        roll, pitch = geometry.roll_pitch_from_quaternion(q.x, q.y, q.z, q.w)
+    except ValueError as exc:
+        raise ConversionError(str(exc)) from None
+    return Attitude(roll, pitch)
 
 
 def odometry_to_yaw_prior(msg) -> YawPrior:

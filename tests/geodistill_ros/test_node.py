@@ -541,3 +541,38 @@ def test_parameter_table_is_consistent():
         assert p.description
         if not isinstance(p.default, __import__("rclpy").parameter.Parameter.Type):
             assert validate_parameter(p.name, p.default) is None, p.name
+
+
+@with_harness(overrides={"level_with_imu": True})
+def test_level_with_imu_passes_the_imu_attitude_and_warns_without_one(harness):
+    from sensor_msgs.msg import Imu
+
+    from geodistill_ros.localizer import Attitude
+    from geodistill_ros.ros_conversions import ns_to_stamp
+
+    stamp = 1_700_000_001_500_000_000
+    pose = harness.good_frame(stamp)  # no IMU yet: localized as a level camera, with a warning
+    _assert_good_pose(pose, stamp)
+    harness.wait_diag("image not levelled")
+    seen = []
+    localize = harness.node._localizer.localize
+    harness.node._localizer.localize = lambda *a, **kw: seen.append(kw.get("attitude")) or localize(*a, **kw)
+
+    def imu(stamp_ns, roll, pitch, no_orientation=False):
+        msg = Imu()
+        msg.header.stamp = ns_to_stamp(stamp_ns)
+        cr, sr, cp, sp = math.cos(roll / 2), math.sin(roll / 2), math.cos(pitch / 2), math.sin(pitch / 2)
+        msg.orientation.x, msg.orientation.y, msg.orientation.z, msg.orientation.w = sr * cp, cr * sp, -sr * sp, cr * cp
+        if no_orientation:
+            msg.orientation_covariance[0] = -1.0
+        harness.pub_imu.publish(msg)
+
+    assert wait_for(lambda: harness.pub_imu.get_subscription_count() > 0)
+    imu(stamp + 10**9, 0.0, 0.0, no_orientation=True)
+    harness.wait_diag("IMU attitude rejected")
+    imu(stamp + 10**9, 0.02, -0.03)
+    assert wait_for(lambda: len(harness.node._attitude) > 0)
+    _assert_good_pose(harness.good_frame(stamp + 10**9), stamp + 10**9)
+    assert isinstance(seen[-1], Attitude)
+    assert (seen[-1].roll_rad, seen[-1].pitch_rad) == pytest.approx((0.02, -0.03), abs=1e-9)
+    assert harness.node._heading.maxlen and not harness.node._heading  # heading_source none: no heading kept
