@@ -235,14 +235,15 @@ def read_sensors(bag: Path, datum: tuple[float, float] | None = None, camera_top
 
 # --- our estimates: direct -------------------------------------------------------------------------------
 def run_localizer(bag: Path, localizer, sensors: BagSensors, max_frames: int | None = None,
-                  progress: bool = True) -> tuple[Track, dict]:
+                  progress: bool = True, level_with_imu: bool = False) -> tuple[Track, dict]:
     """Run ``localizer`` (a :class:`~geodistill_ros.localizer.Localizer`) over every frame of the bag.
+    ``level_with_imu``: level each image by the IMU's roll and pitch too (the node's ``level_with_imu``).
 
     Each frame uses the latest camera_info, fix and IMU heading received before it (log order, as the node
     does). Returns the estimates and a dict of failure counts by exception type.
     """
     from geodistill_ros.inference import InferenceError
-    from geodistill_ros.localizer import GpsPrior, LocalizerError, YawPrior
+    from geodistill_ros.localizer import Attitude, GpsPrior, LocalizerError, YawPrior
     from geodistill_ros.tiles import TileError
 
     recoverable = (LocalizerError, TileError, InferenceError)
@@ -284,13 +285,16 @@ def run_localizer(bag: Path, localizer, sensors: BagSensors, max_frames: int | N
                 camera = camera_from_info(last["info"])
                 fix = last["fix"]
                 prior = GpsPrior(float(fix.latitude), float(fix.longitude), navsat_cov_en(fix))
-                yaw_prior = None
+                yaw_prior = attitude = None
                 if last["imu"] is not None:
                     yaw, var = imu_yaw(last["imu"])
                     yaw_prior = YawPrior(yaw, var)
+                    if level_with_imu:
+                        q = last["imu"].orientation
+                        attitude = Attitude(*geometry.roll_pitch_from_quaternion(q.x, q.y, q.z, q.w))
                 t0 = time.perf_counter()
                 try:
-                    est = localizer.localize(image, camera, prior, yaw_prior)
+                    est = localizer.localize(image, camera, prior, yaw_prior, attitude=attitude)
                 except recoverable as exc:
                     failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
                     LOG.debug("frame %d: %s", stamp, exc)
@@ -501,6 +505,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=None, help="only the first N frames")
     parser.add_argument("--out", type=Path, default=None, help="report folder (default out/eval/<bag name>)")
     parser.add_argument("--no-plots", action="store_true", help="metrics and bag only")
+    parser.add_argument("--level-with-imu", action="store_true",
+                        help="direct mode: level each image by the IMU's roll and pitch (the node's level_with_imu)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -517,7 +523,8 @@ def run(args: argparse.Namespace) -> int:
             if tiles is None:
                 raise EvaluationError("no tile source: give --tiles (the bag names no world with tiles)")
             localizer = make_localizer(args.model, tiles, sensors.datum, args.backend, args.threads)
-            ours, failures = run_localizer(args.bag, localizer, sensors, args.frames)
+            ours, failures = run_localizer(args.bag, localizer, sensors, args.frames,
+                                           level_with_imu=args.level_with_imu)
             extra.update(mode="direct", model=str(localizer.config.model_dir), backend=localizer.backend_name,
                          failures=failures)
         result = evaluate(sensors, ours, out_dir, tiles=tiles, title=args.bag.name, extra=extra,

@@ -180,9 +180,10 @@ class FakeLocalizer:
     def __init__(self):
         self.calls = []
 
-    def localize(self, image, camera, gps_prior, yaw_prior):
+    def localize(self, image, camera, gps_prior, yaw_prior, attitude=None):
         i = len(self.calls)
-        self.calls.append(SimpleNamespace(image=image, camera=camera, prior=gps_prior, yaw=yaw_prior))
+        self.calls.append(SimpleNamespace(image=image, camera=camera, prior=gps_prior, yaw=yaw_prior,
+                                          attitude=attitude))
         if i >= len(OUR_OFFSETS):
             from geodistill_ros.localizer import CoverageError
 
@@ -211,7 +212,12 @@ def test_direct_mode_feeds_the_localizer_and_scores_it(tmp_path):
         np.testing.assert_allclose(call.prior.cov_en_m2, np.eye(2) * GPS_SIGMA**2)
         assert call.yaw.yaw_rad == pytest.approx(math.radians(IMU_YAW_DEG))
         assert call.yaw.variance_rad2 == pytest.approx(math.radians(3.0) ** 2)
+        assert call.attitude is None  # levelling is opt-in
     assert np.all(ours.latency_s >= 0)
+    levelled = FakeLocalizer()
+    evaluation.run_localizer(bag, levelled, sensors, progress=False, level_with_imu=True)
+    for call in levelled.calls:  # the bag's IMU is level (a pure-yaw orientation)
+        assert (call.attitude.roll_rad, call.attitude.pitch_rad) == pytest.approx((0.0, 0.0), abs=1e-12)
     result = evaluation.evaluate(sensors, ours, tmp_path / "r", plots=False)
     check_figures(result)
 
