@@ -84,6 +84,9 @@ def test_attitude_is_rep103_and_levelling_by_it_restores_the_level_panorama(two_
         before = float((raw[i]["ground"][:, band] - truth).abs().mean())
         after = float((fixed[i]["ground"][:, band] - truth).abs().mean())
         ratios.append(after / before)
+        # the raw panorama that evaluation's queries are cut from is levelled too
+        full = [d.load_panorama(i)[band].astype(float) for d in (raw, fixed, ref)]
+        assert np.abs(full[1] - full[2]).mean() < 0.8 * np.abs(full[0] - full[2]).mean()
     assert max(ratios) < 0.8 and np.mean(ratios) < 0.65, ratios
     # the level set records zeros, so levelling it changes nothing
     same = VigorDataset(level, level_attitude=True, **kw)

@@ -225,20 +225,23 @@ class VigorDataset(Dataset):
         self._epoch = epoch
 
     def load_panorama(self, index: int) -> np.ndarray:
-        """The raw north-centred panorama, uint8 RGB."""
-        return _read_rgb(self.records[index].panorama)
+        """The north-centred panorama, uint8 RGB (levelled with ``level_attitude``)."""
+        return self._levelled(self.records[index], _read_rgb(self.records[index].panorama))
+
+    def _levelled(self, r, pano: np.ndarray) -> np.ndarray:
+        if self.attitude is None:
+            return pano
+        try:
+            roll, pitch = self.attitude[r.city][r.panorama.name]
+        except KeyError:
+            raise DatasetError(f"{r.city}/attitude.json has no entry for {r.panorama.name}") from None
+        return level_panorama(pano, geometry.tilt_rotation(roll, pitch))
 
     def __getitem__(self, index: int) -> dict:
         r = self.records[index]
         pano = _read_rgb(r.panorama)
         hg, wg = self.canvas_hw
-        ground = cv2.resize(pano, (wg, hg), interpolation=cv2.INTER_AREA)
-        if self.attitude is not None:
-            try:
-                roll, pitch = self.attitude[r.city][r.panorama.name]
-            except KeyError:
-                raise DatasetError(f"{r.city}/attitude.json has no entry for {r.panorama.name}") from None
-            ground = level_panorama(ground, geometry.tilt_rotation(roll, pitch))
+        ground = self._levelled(r, cv2.resize(pano, (wg, hg), interpolation=cv2.INTER_AREA))
         ground = ground.astype(np.float32) / 255.0
         sat_raw = _read_rgb(r.satellite)
         src_mpp = r.sat_mpp * 640.0 / sat_raw.shape[0]
