@@ -77,6 +77,15 @@ def roll_pitch_from_quaternion(x: float, y: float, z: float, w: float) -> tuple[
     return roll, pitch
 
 
+def quaternion_from_rpy(roll_rad: float, pitch_rad: float, yaw_rad: float) -> tuple[float, float, float, float]:
+    """Quaternion ``(x, y, z, w)`` of the REP-103 ZYX Euler angles: ``Rz(yaw) Ry(pitch) Rx(roll)``."""
+    cr, sr = math.cos(roll_rad / 2.0), math.sin(roll_rad / 2.0)
+    cp, sp = math.cos(pitch_rad / 2.0), math.sin(pitch_rad / 2.0)
+    cy, sy = math.cos(yaw_rad / 2.0), math.sin(yaw_rad / 2.0)
+    return (sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy,
+            cr * cp * cy + sr * sp * sy)
+
+
 def quaternion_from_yaw(yaw_rad: float) -> tuple[float, float, float, float]:
     """Quaternion ``(x, y, z, w)`` of a pure rotation by ``yaw_rad`` about +z."""
     return (0.0, 0.0, math.sin(yaw_rad / 2.0), math.cos(yaw_rad / 2.0))

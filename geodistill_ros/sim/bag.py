@@ -22,6 +22,7 @@ from .. import bagio
 from .. import geometry as geo
 from .config import SimError, pinhole_focal_px
 from .fsutil import atomic_dir
+from .render import tilt_to_rep103
 from .trajectory import SensorConfig, make_trajectory
 from .world import World
 
@@ -43,6 +44,10 @@ class BagConfig:
     jpeg_quality: int = 90
     storage: str = "mcap"
     seed: int = 0
+    # the world gap's vehicle tilt per frame (roll / pitch up to GapConfig.max_tilt_deg; panoramas only). The IMU
+    # orientation then carries the REP-103 roll / pitch with imu_tilt_sigma_deg of noise (for level_with_imu)
+    tilt: bool = False
+    imu_tilt_sigma_deg: float = 0.1
 
 
 def _types():
@@ -54,9 +59,9 @@ def _header(stamp_ns, frame):
     return T["std_msgs/msg/Header"](stamp=bagio.time_msg(stamp_ns), frame_id=frame)
 
 
-def _quat(yaw):
+def _quat(yaw, roll=0.0, pitch=0.0):
     T = _types()
-    x, y, z, w = geo.quaternion_from_yaw(float(yaw))
+    x, y, z, w = geo.quaternion_from_rpy(float(roll), float(pitch), float(yaw))
     return T["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w)
 
 
@@ -97,7 +102,11 @@ def write_bag(world: World, out_path, cfg: BagConfig, sensors: SensorConfig | No
     if out.exists() and not overwrite:
         raise SimError(f"{out} already exists; pass --overwrite to replace it")
     sensors = sensors or SensorConfig()
+    if cfg.tilt and cfg.camera != "panorama":
+        raise SimError("a tilted camera is rendered for panoramas only (--tilt needs --camera panorama)")
     traj = make_trajectory(world, cfg.frames, sensors, seed=cfg.seed)
+    tilt_rng = np.random.default_rng([cfg.seed, 29])  # its own stream: the trajectory does not depend on it
+    tilts = [world.gap.draw_attitude(tilt_rng)[:2] if cfg.tilt else (0.0, 0.0) for _ in traj.t]
     T = _types()
     counts: dict[str, int] = {}
     try:
@@ -139,7 +148,8 @@ def write_bag(world: World, out_path, cfg: BagConfig, sensors: SensorConfig | No
                         continue
                     e, n, yaw = traj.east[i], traj.north[i], traj.yaw[i]
                     if cfg.camera == "panorama":
-                        img = world.render_panorama(e, n, yaw, cfg.pano_height, cfg.pano_width, cfg.camera_height_m)
+                        img = world.render_panorama(e, n, yaw, cfg.pano_height, cfg.pano_width, cfg.camera_height_m,
+                                                    roll_rad=tilts[i][0], pitch_rad=tilts[i][1])
                     else:
                         img = world.render_pinhole(e, n, yaw, cfg.pinhole_width, cfg.pinhole_height, f, f,
                                                    cfg.pinhole_width / 2.0, cfg.pinhole_height / 2.0,
@@ -156,9 +166,15 @@ def write_bag(world: World, out_path, cfg: BagConfig, sensors: SensorConfig | No
                             encoding="rgb8", is_bigendian=0, step=img.shape[1] * 3, data=img.reshape(-1)))
                     put("/camera/camera_info", stamp, camera_info(stamp, cfg))
                     vec = T["geometry_msgs/msg/Vector3"]
+                    roll = pitch = 0.0
+                    tilt_var = 1e-3
+                    if cfg.tilt:  # the camera's REP-103 attitude as the IMU measures it
+                        tilt_var = math.radians(cfg.imu_tilt_sigma_deg) ** 2
+                        noise = tilt_rng.normal(0.0, math.sqrt(tilt_var), 2)
+                        roll, pitch = (a + b for a, b in zip(tilt_to_rep103(*tilts[i]), noise))
                     put("/imu/data", stamp, T["sensor_msgs/msg/Imu"](
-                        header=_header(stamp, "imu_link"), orientation=_quat(traj.heading_meas[i]),
-                        orientation_covariance=np.diag([1e-3, 1e-3, hs * hs]).ravel(),
+                        header=_header(stamp, "imu_link"), orientation=_quat(traj.heading_meas[i], roll, pitch),
+                        orientation_covariance=np.diag([tilt_var, tilt_var, hs * hs]).ravel(),
                         angular_velocity=vec(x=0.0, y=0.0, z=float(traj.yaw_rate[i])),
                         angular_velocity_covariance=np.diag([1e-4] * 3).ravel(),
                         linear_acceleration=vec(x=0.0, y=0.0, z=9.81),

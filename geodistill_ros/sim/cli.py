@@ -77,6 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--compressed", action="store_true", help="JPEG images on /camera/image_raw/compressed")
     b.add_argument("--camera-height", type=float, default=2.0)
     b.add_argument("--traj-seed", type=int, default=0, help="trajectory/sensor-noise seed")
+    b.add_argument("--tilt", action="store_true", help="tilt the vehicle per frame as the gap's attitude does "
+                   "(panoramas); the IMU then reports the roll and pitch (node: level_with_imu)")
     b.set_defaults(synth_run=_run_bag)
 
     r = sub.add_parser("baseline", help="raw-pixel matching baseline with the gap on and off")
@@ -194,7 +196,7 @@ def _run_bag(args) -> int:
         raise SimError("--rate and --gps-rate must be > 0")
     world = _make_world(args, default_size=400.0)
     cfg = BagConfig(frames=args.frames, camera=args.camera, camera_height_m=args.camera_height,
-                    compressed=args.compressed, storage=args.storage, seed=args.traj_seed)
+                    compressed=args.compressed, storage=args.storage, seed=args.traj_seed, tilt=args.tilt)
     sensors = SensorConfig(rate_hz=args.rate, gps_rate_hz=args.gps_rate, gps_sigma_m=args.gps_sigma)
     summary = write_bag(world, args.out, cfg, sensors, overwrite=args.overwrite, world_dir=args.world)
     traj = summary.pop("trajectory")

@@ -155,3 +155,12 @@ def test_roll_pitch_from_quaternion_known_values():
     assert (roll, pitch) == pytest.approx((0.02, -0.05), abs=1e-12)
     with pytest.raises(ValueError, match="quaternion"):
         g.roll_pitch_from_quaternion(0.0, 0.0, 0.0, 0.0)
+
+
+def test_quaternion_from_rpy_round_trips():
+    assert g.quaternion_from_rpy(0.0, 0.0, 0.8) == pytest.approx(g.quaternion_from_yaw(0.8))
+    for roll, pitch, yaw in [(0.02, -0.03, 1.0), (-0.4, 0.3, -2.5), (0.0, 0.1, 3.0)]:
+        q = g.quaternion_from_rpy(roll, pitch, yaw)
+        assert sum(c * c for c in q) == pytest.approx(1.0)
+        assert g.roll_pitch_from_quaternion(*q) == pytest.approx((roll, pitch), abs=1e-12)
+        assert g.yaw_from_quaternion(*q) == pytest.approx(yaw, abs=1e-12)
