@@ -66,6 +66,8 @@ class DemoConfig:
     input_settle_s: float = 0.02  # lock-step: pause after each non-camera message
     give_up_after_frames: int = 5  # lock-step: stop when the node answered none of the first N frames
     backend: str | None = None
+    tilt: bool = False  # the demo bag with the gap's vehicle tilt (its IMU reports roll and pitch)
+    level_with_imu: bool = False  # the node levels each frame by the IMU's roll and pitch
 
 
 # --- inputs -----------------------------------------------------------------------------------------------
@@ -105,11 +107,12 @@ def ensure_world(cfg: DemoConfig) -> Path:
 
 
 def ensure_bag(cfg: DemoConfig, world: Path) -> Path:
-    """The demo bag (``frames`` panorama frames through the world; generated once, then reused)."""
-    bag = cfg.cache / f"bag_{world.name}_{cfg.frames}f"
+    """The demo bag (``frames`` panorama frames through the world, tilted with ``tilt``; generated once, then
+    reused)."""
+    bag = cfg.cache / f"bag_{world.name}_{cfg.frames}f{'_tilt' if cfg.tilt else ''}"
     if not (bag / "metadata.yaml").exists():
         _synth(["synth", "bag", "--world", str(world), "--camera", "panorama", "--frames", str(cfg.frames),
-                "--traj-seed", str(cfg.seed), "--out", str(bag), "--overwrite"])
+                "--traj-seed", str(cfg.seed), "--out", str(bag), "--overwrite", *(["--tilt"] if cfg.tilt else [])])
     return bag
 
 
@@ -371,6 +374,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     remaps, node_params = node_inputs(bag, sensors.camera_topic)
     if not cfg.rate:  # lock-step paces the frames itself; a rate limit would only add waiting to the latency
         node_params["processing_rate_hz"] = "0.0"
+    if cfg.level_with_imu:
+        node_params["level_with_imu"] = "true"
     cmd = node_command(params, str(tiles), cfg.model, sensors.datum, cfg.backend, remaps, node_params)
     node_log = cfg.out / "node.log"
     recorded = cfg.out / "recorded"
@@ -407,6 +412,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world-size", type=float, default=d.world_size_m, help="demo world side, metres")
     parser.add_argument("--params-file", type=Path, default=None, help="node parameters (default config/localize.yaml)")
     parser.add_argument("--backend", default=None, help="inference backend for the node (default: the params file's)")
+    parser.add_argument("--tilt", action="store_true",
+                        help="the demo drive with the gap's vehicle tilt (its IMU reports roll and pitch)")
+    parser.add_argument("--level-with-imu", action="store_true",
+                        help="the node levels each frame by the IMU's roll and pitch (node parameter level_with_imu)")
     parser.add_argument("--rate", type=float, default=None,
                         help="bag-clock replay at this rate (default: lock-step: each frame waits for its pose)")
 
@@ -415,7 +424,8 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = DemoConfig(out=args.out, cache=args.cache, bag=args.bag, tiles=args.tiles, model=args.model,
                      frames=args.frames, seed=args.seed, style=args.style, world_size_m=args.world_size,
-                     params_file=args.params_file, rate=args.rate, backend=args.backend)
+                     params_file=args.params_file, rate=args.rate, backend=args.backend, tilt=args.tilt,
+                     level_with_imu=args.level_with_imu)
     try:
         summary = run_demo(cfg)
     except (DemoError, evaluation.EvaluationError, bagio.BagError) as exc:

@@ -122,3 +122,24 @@ def test_demo_end_to_end_reduced(tmp_path, ros_env, request):
     assert recorded["/diagnostics"].count >= 1
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["ours"]["latency_median_ms"] > 0
+
+
+def test_tilt_and_level_with_imu_options_reach_the_bag_and_the_node(tmp_path, monkeypatch):
+    import argparse
+
+    calls = []
+    monkeypatch.setattr(demo, "_synth", calls.append)
+    world = tmp_path / "world_suburb_s2025_600m"
+    level = demo.ensure_bag(demo.DemoConfig(cache=tmp_path), world)
+    tilted = demo.ensure_bag(demo.DemoConfig(cache=tmp_path, tilt=True), world)
+    assert level != tilted and tilted.name.endswith("_tilt")  # cached apart
+    assert "--tilt" not in calls[0] and calls[1][calls[1].index("--out") + 1] == str(tilted) and "--tilt" in calls[1]
+    parser = argparse.ArgumentParser()
+    demo.add_arguments(parser)
+    args = parser.parse_args(["--tilt", "--level-with-imu"])
+    assert args.tilt and args.level_with_imu
+    seen = {}
+    monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.setdefault("cfg", cfg) and (_ for _ in ()).throw(
+        demo.DemoError("stop")))
+    assert demo.run(args) == 1
+    assert seen["cfg"].tilt and seen["cfg"].level_with_imu
