@@ -121,18 +121,15 @@ def level_panorama(pano: np.ndarray, tilt: np.ndarray) -> np.ndarray:
         the levelled panorama, same shape and dtype (bilinear).
     """
     h, w = pano.shape[:2]
-    alpha = ((np.arange(w, dtype=np.float64) + 0.5) / w - 0.5) * 2.0 * math.pi  # clockwise from forward
-    theta = (np.arange(h, dtype=np.float64) + 0.5) / h * math.pi
-    st = np.sin(theta)[:, None]
-    d_level = np.stack([st * np.cos(alpha)[None, :], -st * np.sin(alpha)[None, :],
-                        np.broadcast_to(np.cos(theta)[:, None], (h, w))], axis=-1)
+    alpha, theta = canvas_directions((h, w))  # the canvas layout, azimuth clockwise from the centre column
+    st = np.sin(theta)
+    d_level = np.stack([st * np.cos(alpha), -st * np.sin(alpha), np.cos(theta)], axis=-1)  # forward, left, up
     d_cam = d_level @ np.asarray(tilt, dtype=np.float64)  # rows: (R^T d)^T = d^T R
-    alpha_cam = np.arctan2(-d_cam[..., 1], d_cam[..., 0])
-    theta_cam = np.arccos(np.clip(d_cam[..., 2], -1.0, 1.0))
-    map_x = ((alpha_cam / (2.0 * math.pi) + 0.5) * w - 0.5) % w
-    map_y = theta_cam / math.pi * h - 0.5
-    return cv2.remap(pano, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
+    u, v = geometry.panorama_uv(np.arctan2(-d_cam[..., 1], d_cam[..., 0]),
+                                np.arccos(np.clip(d_cam[..., 2], -1.0, 1.0)), w, h)
+    map_x = ((u - 0.5) % w).astype(np.float32)  # continuous coordinates -> pixel-centre indices
+    map_x[map_x >= w] = 0.0  # w - 1e-14 rounds up to w in float32: that is column 0, not past the last one
+    return cv2.remap(pano, map_x, (v - 0.5).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _panorama_canvas(image: np.ndarray, yaw_rad: float, canvas_hw: tuple[int, int], tilt=None):

@@ -17,6 +17,7 @@ import math
 import cv2
 import numpy as np
 
+from .. import geometry
 from .appearance import KIND_BUILDING, KIND_CAR, KIND_PERSON, KIND_SIGN, KIND_TRAILER
 
 SKY_ZENITH = np.array([88, 138, 205], np.float32)
@@ -438,12 +439,8 @@ def tilt_to_rep103(roll_rad: float, pitch_rad: float) -> tuple[float, float]:
     camera :func:`tilt_panorama` simulates with these angles: the same up vector in the camera frame, so
     ``camera.level_panorama`` with ``geometry.tilt_rotation`` of them undoes the tilt (up to a heading change of
     about roll * pitch / 2, below 0.02 deg for 1.5 deg tilts)."""
-    cr, sr = math.cos(roll_rad), math.sin(roll_rad)
-    cp, sp = math.cos(pitch_rad), math.sin(pitch_rad)
     # third row of Rx(-roll) @ Ry(-pitch): the level up axis in camera coordinates
-    rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, sr], [0.0, -sr, cr]])
-    ry = np.array([[cp, 0.0, -sp], [0.0, 1.0, 0.0], [sp, 0.0, cp]])
-    up = (rx @ ry)[2]
+    up = (geometry.rot_x(-roll_rad) @ geometry.rot_y(-pitch_rad))[2]
     return float(math.atan2(up[1], up[2])), float(-math.asin(max(-1.0, min(1.0, up[0]))))
 
 
