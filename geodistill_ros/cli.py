@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("geodistill_ros.inference.bench", "per-stage latency of every available inference backend"),
     "replay": ("geodistill_ros.replay", "play a rosbag2 over DDS (ros2 bag play without rosbag2)"),
     "eval-bag": ("geodistill_ros.evaluation", "score the localizer (or a recorded output bag) on a bag"),
+    "bag-dataset": ("geodistill_ros.bag_dataset", "weakly paired VIGOR-layout training data from your own bags"),
     "demo": ("geodistill_ros.demo", "the end-to-end demo on the embedded synthetic world"),
     "node-bench": ("geodistill_ros.node_bench", "latency, CPU and memory of the node process at camera rate"),
 }

@@ -457,7 +457,11 @@ def evaluate(sensors: BagSensors, ours: Track, out_dir: Path, tiles: str | None 
 
 def default_tiles(sensors: BagSensors) -> str | None:
     """The world's tiles (XYZ folder, else MBTiles) for the bag's world, if the bag names one."""
-    world = sensors.world_dir
+    return world_tiles(sensors.world_dir)
+
+
+def world_tiles(world: Path | None) -> str | None:
+    """The tiles (XYZ folder, else MBTiles) of a synthetic world folder; None without one."""
     if world is None or not (world / "world.json").exists():
         return None
     meta = json.loads((world / "world.json").read_text())

@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from training.checkpoint import load_raw
-    from training.datasets.vigor import DatasetError, VigorDataset
+    from training.datasets.vigor import DatasetError, VigorDataset, require_surveyed
     from training.evaluate import collect, fit_temperature, metrics, metrics_by_city, plot_results
     from training.models import canvas_mismatch, load_checkpoint, model_meta, with_photometric
     from training.offset_calibration import calibrate_offset
@@ -105,6 +105,7 @@ def run(args) -> int:
     t0 = time.time()
     try:
         test = dataset(args.data, args.split, level=args.level_attitude)
+        require_surveyed(test, "evaluation")
         calib = None
         offset = {"offset_rc_px": [0.0, 0.0] if args.no_offset else args.offset, "source": "given"}
         if args.offset is None and not args.no_offset:
@@ -121,6 +122,7 @@ def run(args) -> int:
         temperature = args.temperature
         if temperature is None:
             calib = calib or dataset(args.calib_data or args.data, args.calib_split)
+            require_surveyed(calib, "the temperature fit (or pass --temperature)")
             cal = collect(loc, calib, args.fov, None, args.calib_samples, seed=args.seed + 1, meta=meta,
                           progress=not args.no_progress)
             logits = [x for d in cal.values() for x in d["logits"]]

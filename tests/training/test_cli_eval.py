@@ -117,3 +117,21 @@ def test_photometric_level_is_evaluated_and_stored_with_its_calibration(checkpoi
 def test_level_attitude_needs_recorded_attitudes(checkpoint, flat_root, tmp_path, capsys):
     assert _eval(checkpoint, flat_root, tmp_path / "m.json", "--level-attitude") == 2
     assert "attitude.json is missing" in capsys.readouterr().err
+
+
+def test_gps_positioned_data_is_refused_for_metrics_and_the_temperature(checkpoint, flat_root, tmp_path, capsys):
+    import shutil
+
+    gps_root = tmp_path / "gps"
+    shutil.copytree(flat_root, gps_root)
+    city = next(p.parent.name for p in gps_root.glob("*/panorama"))
+    meta_path = gps_root / city / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta_path.write_text(json.dumps({**meta, "positions": "gps"}))  # as geodistill bag-dataset marks it
+    assert _eval(checkpoint, gps_root, tmp_path / "m.json", "--no-offset", "--temperature", "0.1") == 2
+    assert "GPS fixes" in capsys.readouterr().err
+    # as calibration data: the offset needs no positions, the temperature fit does
+    assert _eval(checkpoint, flat_root, tmp_path / "n.json", "--calib-data", str(gps_root), "--no-offset") == 2
+    assert "temperature fit" in capsys.readouterr().err
+    assert _eval(checkpoint, flat_root, tmp_path / "o.json", "--calib-data", str(gps_root), "--no-offset",
+                 "--temperature", "0.1") == 0

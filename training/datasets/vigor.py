@@ -159,6 +159,26 @@ def _read_attitudes(root: Path, cities) -> dict:
     return out
 
 
+def gps_positioned_cities(root: Path, cities) -> list[str]:
+    """Cities whose ``meta.json`` says ``positions: "gps"`` (``geodistill bag-dataset`` without ground truth): their
+    label offsets put each camera at its GPS fix, which weak training ignores but no metric may use."""
+    out = []
+    for city in cities:
+        path = root / city / "meta.json"
+        if path.is_file() and json.loads(path.read_text()).get("positions") == "gps":
+            out.append(city)
+    return out
+
+
+def require_surveyed(ds: VigorDataset, purpose: str) -> None:
+    """Raise :class:`DatasetError` when ``ds`` holds GPS-positioned cities and ``purpose`` needs true positions."""
+    gps = gps_positioned_cities(ds.root, ds.city_names)
+    if gps:
+        raise DatasetError(f"{purpose} needs true camera positions, but under {ds.root} the cities {gps} are labelled "
+                           "with their GPS fixes (meta.json positions: gps; weak training only). Use a set made from "
+                           "a bag with ground truth or surveyed positions")
+
+
 def resample_satellite(image: np.ndarray, src_mpp: float, dst_mpp: float, size_px: int):
     """Resample a square north-up patch to ``dst_mpp`` and centre-crop / zero-pad it to ``size_px``.
 
