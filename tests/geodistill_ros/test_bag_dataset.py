@@ -86,7 +86,8 @@ def test_every_label_puts_the_camera_at_its_ground_truth(drive, written):
         row, col = geometry.vigor_offsets_to_pixel(float(d0), float(d1), 640)
         east, north = geometry.patch_pixel_to_enu(row, col, 0.0, 0.0, mpp640, 640)
         lat, lon, _ = geometry.enu_to_geodetic(east, north, 0.0, sat_lat, sat_lon)
-        assert float(lat) == pytest.approx(float(lat_s), abs=2e-7) and float(lon) == pytest.approx(float(lon_s), abs=2e-7)
+        assert float(lat) == pytest.approx(float(lat_s), abs=2e-7)
+        assert float(lon) == pytest.approx(float(lon_s), abs=2e-7)
         # ... and that position is the bag's ground truth at some frame
         e, n, _ = geometry.geodetic_to_enu(float(lat_s), float(lon_s), 0.0, *sensors.datum)
         assert np.min(np.hypot(sensors.truth.en[:, 0] - e, sensors.truth.en[:, 1] - n)) < 0.01
