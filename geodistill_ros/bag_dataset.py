@@ -8,7 +8,7 @@ VIGOR layout that ``training.datasets.vigor`` reads:
   optionally levelled by the IMU's roll and pitch (``level_with_imu``); otherwise ``<City>/attitude.json``
   records them (REP-103, as ``training.make_synth_data`` does) for ``geodistill eval --level-attitude``;
 - ``<City>/satellite/satellite_<lat>_<lon>.png``: a north-up patch centred on the GPS fix (the weak label: the
-  camera is somewhere inside it);
+  camera is somewhere inside it), or moved off it at random by up to ``patch_jitter_m`` per axis;
 - ``splits/<City>/same_area_balanced_{train,test}.txt``: one positive per line with its VIGOR offsets;
 - ``<City>/meta.json`` (``meters_per_pixel``, ``positions``, the source bag) and ``<City>/poses.csv``.
 
@@ -78,6 +78,10 @@ class BagDatasetConfig:
     min_valid_fraction: float = 0.95  # skip patches with more missing tiles than this allows
     max_truth_gap_s: float = 0.1  # ground truth must lie this close in time to the frame
     max_fix_age_s: float = 1.0  # skip frames whose latest fix is older (a GPS dropout leaves a stale fix)
+    # move each patch centre off the fix by up to this much per axis (uniform; VIGOR's patches lie on a grid, so its
+    # cameras are anywhere in them). 0: centred on the fix, as the node crops at run time
+    patch_jitter_m: float = 0.0
+    seed: int = 0  # of the jitter
     jpeg_quality: int = 95
     zoom: int | None = None  # tile zoom (default: the source picks it for the resolution)
 
@@ -88,6 +92,8 @@ class BagDatasetConfig:
             raise BagDatasetError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
         if self.min_spacing_m < 0.0 or not math.isfinite(self.min_spacing_m):
             raise BagDatasetError(f"min_spacing_m must be >= 0, got {self.min_spacing_m}")
+        if not 0.0 <= self.patch_jitter_m < self.sat_size_px * self.sat_meters_per_pixel / 2.0:
+            raise BagDatasetError(f"patch_jitter_m must be in [0, half the patch width), got {self.patch_jitter_m}")
         if self.sat_size_px < 16 or self.sat_meters_per_pixel <= 0.0:
             raise BagDatasetError("sat_size_px must be >= 16 and sat_meters_per_pixel > 0")
 
@@ -283,8 +289,14 @@ def _write_city(bag, root: Path, city: str, cfg: BagDatasetConfig, tiles, datum,
                 lat, lon = float(lat), float(lon)
             else:
                 lat, lon = p["fix"]
+            centre = p["fix"]
+            if cfg.patch_jitter_m > 0.0:
+                je, jn = np.random.default_rng([cfg.seed, p["stamp"] % (2**62)]).uniform(
+                    -cfg.patch_jitter_m, cfg.patch_jitter_m, 2)
+                clat, clon, _ = geometry.enu_to_geodetic(je, jn, 0.0, *centre)
+                centre = (float(clat), float(clon))
             try:
-                crop = src.crop(p["fix"][0], p["fix"][1], cfg.sat_size_px, cfg.sat_meters_per_pixel, zoom=cfg.zoom)
+                crop = src.crop(centre[0], centre[1], cfg.sat_size_px, cfg.sat_meters_per_pixel, zoom=cfg.zoom)
             except TileError as exc:
                 key = f"tiles: {type(exc).__name__}"
                 skipped[key] = skipped.get(key, 0) + 1
@@ -349,7 +361,9 @@ def _write_text(root: Path, city: str, rows: list[dict], cfg: BagDatasetConfig, 
                 levelled_with_imu=cfg.level_with_imu,
                 panorama_convention="north at the centre column, azimuth increasing to the right (VIGOR)",
                 offsets_convention="satellite centre - camera, pixels, [north, east]: row = S/2 + d0, col = S/2 - d1",
-                satellite_centre="the GPS fix of the frame (the weak label)", config=asdict(cfg))
+                satellite_centre="the GPS fix of the frame (the weak label)" + (
+                    f", moved by up to {cfg.patch_jitter_m:g} m per axis" if cfg.patch_jitter_m else ""),
+                config=asdict(cfg))
     (cdir / "meta.json").write_text(json.dumps(meta, indent=2))
 
 
@@ -373,6 +387,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sat-size", type=int, default=d.sat_size_px)
     parser.add_argument("--sat-mpp", type=float, default=d.sat_meters_per_pixel)
     parser.add_argument("--max-gps-sigma", type=float, default=d.max_gps_sigma_m)
+    parser.add_argument("--patch-jitter-m", type=float, default=d.patch_jitter_m,
+                        help="move each patch centre off the fix by up to this much per axis (cameras anywhere in "
+                             "their patches, as in VIGOR)")
+    parser.add_argument("--seed", type=int, default=d.seed, help="seed of the patch jitter")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -385,7 +403,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = BagDatasetConfig(sat_size_px=args.sat_size, sat_meters_per_pixel=args.sat_mpp,
                                min_spacing_m=args.min_spacing_m, test_fraction=args.test_fraction,
                                positions=args.positions, level_with_imu=args.level_with_imu,
-                               camera_yaw_rad=args.camera_yaw, max_gps_sigma_m=args.max_gps_sigma)
+                               camera_yaw_rad=args.camera_yaw, max_gps_sigma_m=args.max_gps_sigma,
+                               patch_jitter_m=args.patch_jitter_m, seed=args.seed)
         summary = write_bag_dataset(args.bags, args.out, cfg, tiles=args.tiles, datum=args.datum, cities=args.city,
                                     camera_topic=args.camera_topic, overwrite=args.overwrite,
                                     progress=not args.no_progress)

@@ -71,12 +71,35 @@ def _labels(root: Path, city: str, fname: str):
 
 
 def test_every_label_puts_the_camera_at_its_ground_truth(drive, written):
-    world, bag = drive
+    _world, bag = drive
     out, summary = written
-    sensors = read_sensors(bag)
     lines = _labels(out, "Drive", bd.LABEL_TRAIN) + _labels(out, "Drive", bd.LABEL_TEST)
     assert summary["positions"] == "ground_truth" and len(lines) == summary["frames"] >= 8
     assert summary["skipped"].get("closer than min_spacing_m", 0) > 0  # 5 Hz at >= 5 m/s: some frames dropped
+    offsets = _check_labels(out, bag, lines)
+    assert np.median(offsets) < 12.0  # the patch is centred on the fix: off the camera by the GPS error only
+
+
+def test_patch_jitter_moves_the_patches_and_keeps_the_labels_true(drive, tmp_path):
+    _world, bag = drive
+    cfg = bd.BagDatasetConfig(sat_size_px=320, sat_meters_per_pixel=0.2, patch_jitter_m=20.0, seed=5)
+    bd.write_bag_dataset([bag], tmp_path / "j", cfg, cities=["Drive"], progress=False)
+    lines = _labels(tmp_path / "j", "Drive", bd.LABEL_TRAIN)
+    jittered = _check_labels(tmp_path / "j", bag, lines)
+    assert len(set(ln[1] for ln in lines)) == len(lines)  # every frame its own patch
+    with pytest.raises(bd.BagDatasetError, match="patch_jitter_m"):
+        bd.BagDatasetConfig(sat_size_px=320, sat_meters_per_pixel=0.2, patch_jitter_m=32.0)
+    cfg0 = bd.BagDatasetConfig(sat_size_px=320, sat_meters_per_pixel=0.2)
+    bd.write_bag_dataset([bag], tmp_path / "c", cfg0, cities=["Drive"], progress=False)
+    centred = _check_labels(tmp_path / "c", bag, _labels(tmp_path / "c", "Drive", bd.LABEL_TRAIN))
+    assert np.mean(jittered) > np.mean(centred) + 3.0
+
+
+def _check_labels(out: Path, bag: Path, lines) -> np.ndarray:
+    """Assert that every label line decodes to the panorama's position and that this is the bag's ground truth;
+    returns each camera's distance (m) from its patch centre."""
+    sensors = read_sensors(bag)
+    dist = []
     meta = json.loads((out / "Drive" / "meta.json").read_text())
     mpp640 = meta["meters_per_pixel"]  # label pixels are those of a 640-px image
     assert mpp640 == pytest.approx(0.1)
@@ -91,8 +114,8 @@ def test_every_label_puts_the_camera_at_its_ground_truth(drive, written):
         # ... and that position is the bag's ground truth at some frame
         e, n, _ = geometry.geodetic_to_enu(float(lat_s), float(lon_s), 0.0, *sensors.datum)
         assert np.min(np.hypot(sensors.truth.en[:, 0] - e, sensors.truth.en[:, 1] - n)) < 0.01
-        # the patch is centred on a GPS fix, which is off the truth by the GPS error, not by a whole patch
-        assert math.hypot(east, north) < 32.0
+        dist.append(math.hypot(east, north))
+    return np.asarray(dist)
 
 
 def _ncc(a, b):
