@@ -39,7 +39,6 @@ import numpy as np
 from geodistill_ros import bagio, geometry
 from geodistill_ros.camera import PanoramaCamera, camera_from_info, ground_canvas
 from geodistill_ros.evaluation import (
-    CAMERA_INFO_TOPIC,
     GPS_TOPIC,
     IMU_TOPIC,
     TRUTH_TOPIC,
@@ -47,13 +46,14 @@ from geodistill_ros.evaluation import (
     bag_folder,
     datum_of,
     find_camera_topic,
+    frames_with_sensors,
     image_from_msg,
     imu_yaw,
     pose_from_msg,
     world_dir_of,
     world_tiles,
 )
-from geodistill_ros.navsat import has_fix, navsat_cov_en
+from geodistill_ros.navsat import navsat_cov_en
 
 POSITIONS = ("auto", "ground_truth", "gps")
 SPLITS_DIR = "splits"
@@ -155,7 +155,7 @@ def _read_truth(bag: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _frames(bag: Path, camera_topic: str | None):
-    """Yield ``(stamp_ns, image, camera_info, fix, imu)`` per camera frame, each sensor the latest one recorded
+    """Yield ``(stamp_ns, (raw, msgtype), camera_info, fix, imu)`` per camera frame, each sensor the latest one recorded
     before the frame (or at the same instant), as the node sees them."""
     with bagio.open_reader(bag) as reader:
         info = bagio.topics(reader)
@@ -164,19 +164,8 @@ def _frames(bag: Path, camera_topic: str | None):
             raise BagDatasetError(f"{GPS_TOPIC} not in {bag}: the GPS fix is the weak label")
         if IMU_TOPIC not in info:
             raise BagDatasetError(f"{IMU_TOPIC} not in {bag}: a heading is needed to north-align the panoramas")
-        wanted = [cam] + [t for t in (CAMERA_INFO_TOPIC, GPS_TOPIC, IMU_TOPIC) if t in info]
-        last = {"info": None, "fix": None, "imu": None}
-        for topic, msgtype, _t, raw in bagio.order_equal_times(bagio.iter_messages(reader, wanted), [cam]):
-            if topic == CAMERA_INFO_TOPIC:
-                last["info"] = bagio.deserialize(raw, msgtype)
-            elif topic == GPS_TOPIC:
-                fix = bagio.deserialize(raw, msgtype)
-                if has_fix(fix):
-                    last["fix"] = fix
-            elif topic == IMU_TOPIC:
-                last["imu"] = bagio.deserialize(raw, msgtype)
-            else:
-                yield bagio.header_stamp_ns(raw), (raw, msgtype), last["info"], last["fix"], last["imu"]
+        for msgtype, raw, last in frames_with_sensors(reader, cam):
+            yield bagio.header_stamp_ns(raw), (raw, msgtype), last["info"], last["fix"], last["imu"]
 
 
 def _plan(bag: Path, cfg: BagDatasetConfig, datum, camera_topic: str | None, skipped: dict,

@@ -234,6 +234,27 @@ def read_sensors(bag: Path, datum: tuple[float, float] | None = None, camera_top
 
 
 # --- our estimates: direct -------------------------------------------------------------------------------
+def frames_with_sensors(reader, camera_topic: str):
+    """Yield ``(msgtype, raw, last)`` per camera frame in recorded order. ``last`` holds the latest ``info``
+    (CameraInfo), ``fix`` (a valid NavSatFix) and ``imu`` message recorded before the frame or at the same instant,
+    None until one arrives: what the node has when the frame comes in. ``last`` is the same dict each time."""
+    info = bagio.topics(reader)
+    wanted = [camera_topic] + [t for t in (CAMERA_INFO_TOPIC, GPS_TOPIC, IMU_TOPIC) if t in info]
+    last = {"info": None, "fix": None, "imu": None}
+    # a frame comes after the fix / heading / camera_info recorded at the same instant (the node has them)
+    for topic, msgtype, _t, raw in bagio.order_equal_times(bagio.iter_messages(reader, wanted), [camera_topic]):
+        if topic == CAMERA_INFO_TOPIC:
+            last["info"] = bagio.deserialize(raw, msgtype)
+        elif topic == GPS_TOPIC:
+            fix = bagio.deserialize(raw, msgtype)
+            if has_fix(fix):
+                last["fix"] = fix
+        elif topic == IMU_TOPIC:
+            last["imu"] = bagio.deserialize(raw, msgtype)
+        else:
+            yield msgtype, raw, last
+
+
 def run_localizer(bag: Path, localizer, sensors: BagSensors, max_frames: int | None = None,
                   progress: bool = True, level_with_imu: bool = False) -> tuple[Track, dict]:
     """Run ``localizer`` (a :class:`~geodistill_ros.localizer.Localizer`) over every frame of the bag.
@@ -250,57 +271,44 @@ def run_localizer(bag: Path, localizer, sensors: BagSensors, max_frames: int | N
     cam_topic = sensors.camera_topic
     rows, failures = [], {}
     n_frames = min(len(sensors.frames_ns), max_frames or len(sensors.frames_ns))
-    last = {"info": None, "fix": None, "imu": None}
     with bagio.open_reader(bag) as reader:
-        info = bagio.topics(reader)
-        wanted = [cam_topic] + [t for t in (CAMERA_INFO_TOPIC, GPS_TOPIC, IMU_TOPIC) if t in info]
         bar = None
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=n_frames, unit="frame", desc="localize", leave=False)
         done = 0
-        # a frame comes after the fix / heading / camera_info recorded at the same instant (the node has them)
-        for topic, msgtype, _t, raw in bagio.order_equal_times(bagio.iter_messages(reader, wanted), [cam_topic]):
-            if topic == CAMERA_INFO_TOPIC:
-                last["info"] = bagio.deserialize(raw, msgtype)
-            elif topic == GPS_TOPIC:
-                fix = bagio.deserialize(raw, msgtype)
-                if has_fix(fix):
-                    last["fix"] = fix
-            elif topic == IMU_TOPIC:
-                last["imu"] = bagio.deserialize(raw, msgtype)
-            else:
-                if done >= n_frames:
-                    break
-                done += 1
-                if bar is not None:
-                    bar.update(1)
-                msg = bagio.deserialize(raw, msgtype)
-                stamp = bagio.stamp_to_ns(msg.header.stamp)
-                if last["info"] is None or last["fix"] is None:
-                    failures["no camera_info or fix yet"] = failures.get("no camera_info or fix yet", 0) + 1
-                    continue
-                image = image_from_msg(msg)
-                camera = camera_from_info(last["info"])
-                fix = last["fix"]
-                prior = GpsPrior(float(fix.latitude), float(fix.longitude), navsat_cov_en(fix))
-                yaw_prior = attitude = None
-                if last["imu"] is not None:
-                    yaw, var = imu_yaw(last["imu"])
-                    yaw_prior = YawPrior(yaw, var)
-                    if level_with_imu:
-                        q = last["imu"].orientation
-                        attitude = Attitude(*geometry.roll_pitch_from_quaternion(q.x, q.y, q.z, q.w))
-                t0 = time.perf_counter()
-                try:
-                    est = localizer.localize(image, camera, prior, yaw_prior, attitude=attitude)
-                except recoverable as exc:
-                    failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
-                    LOG.debug("frame %d: %s", stamp, exc)
-                    continue
-                latency = time.perf_counter() - t0
-                rows.append((stamp, est.x_m, est.y_m, est.yaw_rad, np.asarray(est.covariance)[:2, :2], latency))
+        for msgtype, raw, last in frames_with_sensors(reader, cam_topic):
+            if done >= n_frames:
+                break
+            done += 1
+            if bar is not None:
+                bar.update(1)
+            msg = bagio.deserialize(raw, msgtype)
+            stamp = bagio.stamp_to_ns(msg.header.stamp)
+            if last["info"] is None or last["fix"] is None:
+                failures["no camera_info or fix yet"] = failures.get("no camera_info or fix yet", 0) + 1
+                continue
+            image = image_from_msg(msg)
+            camera = camera_from_info(last["info"])
+            fix = last["fix"]
+            prior = GpsPrior(float(fix.latitude), float(fix.longitude), navsat_cov_en(fix))
+            yaw_prior = attitude = None
+            if last["imu"] is not None:
+                yaw, var = imu_yaw(last["imu"])
+                yaw_prior = YawPrior(yaw, var)
+                if level_with_imu:
+                    q = last["imu"].orientation
+                    attitude = Attitude(*geometry.roll_pitch_from_quaternion(q.x, q.y, q.z, q.w))
+            t0 = time.perf_counter()
+            try:
+                est = localizer.localize(image, camera, prior, yaw_prior, attitude=attitude)
+            except recoverable as exc:
+                failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+                LOG.debug("frame %d: %s", stamp, exc)
+                continue
+            latency = time.perf_counter() - t0
+            rows.append((stamp, est.x_m, est.y_m, est.yaw_rad, np.asarray(est.covariance)[:2, :2], latency))
         if bar is not None:
             bar.close()
     return Track.from_rows(rows), failures
