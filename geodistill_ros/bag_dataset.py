@@ -216,10 +216,7 @@ def write_bag_dataset(bags, out_root, cfg: BagDatasetConfig | None = None, tiles
     ``tiles``: a tile source spec for every bag (default: each bag's world tiles). ``datum``: the map frame's
     origin (default: the bag's ``geodistill_world.json``); needed for the ground truth and the spacing.
     """
-    from tqdm import tqdm
-
     from geodistill_ros.sim.fsutil import atomic_dir
-    from geodistill_ros.tiles import TileError, open_tile_source
 
     cfg = cfg or BagDatasetConfig()
     bags = [Path(b) for b in bags]
@@ -232,14 +229,17 @@ def write_bag_dataset(bags, out_root, cfg: BagDatasetConfig | None = None, tiles
     summary = {}
     with atomic_dir(out_root, "the dataset") as tmp:
         for bag, city in zip(bags, cities):
-            summary[city] = _write_city(bag, tmp, city, cfg, tiles, datum, camera_topic, progress,
-                                        open_tile_source, TileError, tqdm)
+            summary[city] = _write_city(bag, tmp, city, cfg, tiles, datum, camera_topic, progress)
         (tmp / "bag_dataset.json").write_text(json.dumps({"config": asdict(cfg), "cities": summary}, indent=2))
     return summary
 
 
-def _write_city(bag, root: Path, city: str, cfg: BagDatasetConfig, tiles, datum, camera_topic, progress,
-                open_tile_source, TileError, tqdm) -> dict:
+def _write_city(bag, root: Path, city: str, cfg: BagDatasetConfig, tiles, datum, camera_topic, progress) -> dict:
+    """Write one bag as the VIGOR city ``city`` under ``root``; returns its summary."""
+    from tqdm import tqdm
+
+    from geodistill_ros.tiles import TileError, open_tile_source
+
     try:
         datum = datum_of(bag, datum)
     except EvaluationError as exc:
