@@ -111,8 +111,8 @@ def run_node_on_bag(tmp_path: Path, ros_env: dict, context, model_dir: Path | No
         wait(lambda: len(poses) >= len(image_stamps), 30.0)
     finally:
         executor.shutdown(timeout_sec=5.0)
+        spinner.join(timeout=5.0)  # the spin thread must be gone before its node's handles are destroyed
         node.destroy_node()
-        spinner.join(timeout=5.0)
         if proc.poll() is None:
             proc.terminate()
         try:
