@@ -205,8 +205,13 @@ def test_params_file_loads_into_the_real_node(rclpy_context, ros_env, tmp_path):
         assert spin_until(executor, lambda: client.services_are_ready() or proc.poll() is not None, 60.0)
         assert proc.poll() is None, _stop(proc)
         names = sorted(params) + ["datum", "use_sim_time"]
-        future = client.get_parameters(names)
-        assert spin_until(executor, future.done, 20.0)
+        # the server's reply writer can match the checker's reply reader after the service looks ready, and a
+        # reply sent before that is lost (reliable, volatile): ask again rather than wait on a lost reply
+        for _attempt in range(6):
+            future = client.get_parameters(names)
+            if spin_until(executor, future.done, 5.0):
+                break
+        assert future.done(), "the node never answered get_parameters (6 requests, 5 s each)"
         from rclpy.parameter import parameter_value_to_python
 
         got = {n: parameter_value_to_python(v) for n, v in zip(names, future.result().values)}
