@@ -15,9 +15,10 @@ VIGOR layout that ``training.datasets.vigor`` reads:
 ``positions`` says what the offsets encode. ``"ground_truth"``: the bag's ``/ground_truth/pose`` (synthetic bags,
 or a surveyed / RTK track): the set can be evaluated. ``"gps"``: the fix itself, i.e. every camera at its patch
 centre. Weak training never reads the offsets, so such a set trains, but ``geodistill eval`` refuses it
-(``training.datasets.vigor.require_positions``).
+(``training.datasets.vigor.require_surveyed``).
 
-Frames are kept every ``min_spacing_m`` of travel (by the fix) so a stop does not flood the set with copies.
+Frames are kept every ``min_spacing_m`` of travel (along the ground truth when the labels use it, else
+along the fixes) so a stop does not flood the set with copies.
 The test split is the last ``test_fraction`` of the drive (contiguous, so its frames are not neighbours of
 training frames; a drive that revisits a place still shares views, so use another drive for an honest figure).
 Only panorama cameras are supported: the VIGOR layout stores panoramas.
@@ -30,6 +31,7 @@ import csv
 import json
 import math
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,6 +56,7 @@ from geodistill_ros.evaluation import (
     world_tiles,
 )
 from geodistill_ros.navsat import navsat_cov_en
+from geodistill_ros.sim.dataset import satellite_name
 
 POSITIONS = ("auto", "ground_truth", "gps")
 SPLITS_DIR = "splits"
@@ -130,10 +133,6 @@ def panorama_name(city: str, i: int, lat: float, lon: float) -> str:
     return f"{city}{i:06d},{lat:.8f},{lon:.8f},.jpg"
 
 
-def satellite_name(lat: float, lon: float) -> str:
-    return f"satellite_{lat:.10f}_{lon:.10f}.png"
-
-
 def city_of(bag: Path) -> str:
     """A VIGOR city name from the bag folder's name (letters and digits only)."""
     name = "".join(ch for ch in bag_folder(bag).name if ch.isalnum())
@@ -168,9 +167,10 @@ def _frames(bag: Path, camera_topic: str | None):
             yield bagio.header_stamp_ns(raw), (raw, msgtype), last["info"], last["fix"], last["imu"]
 
 
-def _plan(bag: Path, cfg: BagDatasetConfig, datum, camera_topic: str | None, skipped: dict,
+def _plan(bag: Path, cfg: BagDatasetConfig, datum, camera_topic: str | None, skipped: Counter,
           truth=None) -> list[dict]:
-    """The frames to write (stamp, fix, camera yaw, roll / pitch), read without decoding an image.
+    """The frames to write (stamp, fix, ``track_en``: the ENU position the spacing used, camera yaw, roll / pitch),
+    read without decoding an image.
 
     ``truth``: ``(stamps_ns, en_m)`` when the labels come from it; the spacing then follows the true track (a
     fix at 2 Hz under a 5 Hz camera would keep one frame per fix), else it follows the fixes.
@@ -178,29 +178,30 @@ def _plan(bag: Path, cfg: BagDatasetConfig, datum, camera_topic: str | None, ski
     plan, track_en = [], []
     for stamp, _raw, cam_info, fix, imu in _frames(bag, camera_topic):
         if cam_info is None or fix is None or imu is None:
-            skipped["no camera_info, fix or IMU yet"] = skipped.get("no camera_info, fix or IMU yet", 0) + 1
+            skipped["no camera_info, fix or IMU yet"] += 1
             continue
         if not isinstance(camera_from_info(cam_info), PanoramaCamera):
             raise BagDatasetError(f"{bag}: the camera is a pinhole; bag-dataset writes VIGOR panoramas only")
         if stamp - bagio.stamp_to_ns(fix.header.stamp) > cfg.max_fix_age_s * 1e9:
-            skipped["fix older than max_fix_age_s"] = skipped.get("fix older than max_fix_age_s", 0) + 1
+            skipped["fix older than max_fix_age_s"] += 1
             continue
         sigma = math.sqrt(max(float(np.max(np.diag(navsat_cov_en(fix)))), 0.0))
         if sigma > cfg.max_gps_sigma_m:
-            skipped["fix too uncertain"] = skipped.get("fix too uncertain", 0) + 1
+            skipped["fix too uncertain"] += 1
             continue
         if truth is not None and len(truth[0]):
             k = nearest_in_time(truth[0], stamp)
             if abs(int(truth[0][k]) - stamp) > cfg.max_truth_gap_s * 1e9:
-                skipped["no ground truth near the frame"] = skipped.get("no ground truth near the frame", 0) + 1
+                skipped["no ground truth near the frame"] += 1
                 continue
-            track_en.append(tuple(float(v) for v in truth[1][k]))
+            here = tuple(float(v) for v in truth[1][k])
         else:
             e, n, _ = geometry.geodetic_to_enu(fix.latitude, fix.longitude, 0.0, *datum)
-            track_en.append((float(e), float(n)))
+            here = (float(e), float(n))
+        track_en.append(here)
         q = imu.orientation
         roll, pitch = geometry.roll_pitch_from_quaternion(q.x, q.y, q.z, q.w)
-        plan.append(dict(stamp=stamp, fix=(float(fix.latitude), float(fix.longitude)),
+        plan.append(dict(stamp=stamp, fix=(float(fix.latitude), float(fix.longitude)), track_en=here,
                          yaw=imu_yaw(imu)[0] + cfg.camera_yaw_rad, roll=roll, pitch=pitch))
     keep = keep_by_spacing(np.asarray(track_en).reshape(-1, 2), cfg.min_spacing_m)
     if len(plan) - len(keep):
@@ -256,7 +257,7 @@ def _write_city(bag, root: Path, city: str, cfg: BagDatasetConfig, tiles, datum,
         positions = "ground_truth" if len(truth_ns) else "gps"
     if positions == "ground_truth" and not len(truth_ns):
         raise BagDatasetError(f"positions=ground_truth but {bag} has no {TRUTH_TOPIC}")
-    skipped: dict[str, int] = {}
+    skipped: Counter[str] = Counter()
     plan = _plan(bag, cfg, datum, camera_topic, skipped,
                  (truth_ns, truth_en) if positions == "ground_truth" else None)
     cdir = root / city
@@ -272,9 +273,8 @@ def _write_city(bag, root: Path, city: str, cfg: BagDatasetConfig, tiles, datum,
             if p is None:
                 continue
             bar.update(1)
-            if positions == "ground_truth":  # _plan kept only frames with truth near them
-                k = nearest_in_time(truth_ns, p["stamp"])
-                lat, lon, _ = geometry.enu_to_geodetic(truth_en[k, 0], truth_en[k, 1], 0.0, *datum)
+            if positions == "ground_truth":  # _plan's track_en is then the true position at the frame
+                lat, lon, _ = geometry.enu_to_geodetic(*p["track_en"], 0.0, *datum)
                 lat, lon = float(lat), float(lon)
             else:
                 lat, lon = p["fix"]
@@ -288,15 +288,14 @@ def _write_city(bag, root: Path, city: str, cfg: BagDatasetConfig, tiles, datum,
                 crop = src.crop(centre[0], centre[1], cfg.sat_size_px, cfg.sat_meters_per_pixel, zoom=cfg.zoom)
             except TileError as exc:
                 key = f"tiles: {type(exc).__name__}"
-                skipped[key] = skipped.get(key, 0) + 1
+                skipped[key] += 1
                 continue
             if crop.valid_fraction < cfg.min_valid_fraction:
-                skipped["patch missing tiles"] = skipped.get("patch missing tiles", 0) + 1
+                skipped["patch missing tiles"] += 1
                 continue
             row, col = (float(v) for v in crop.latlon_to_pixel(lat, lon))
             if not (0.0 <= row < cfg.sat_size_px and 0.0 <= col < cfg.sat_size_px):
-                skipped["camera outside its patch (GPS outlier)"] = skipped.get(
-                    "camera outside its patch (GPS outlier)", 0) + 1
+                skipped["camera outside its patch (GPS outlier)"] += 1
                 continue
             image = image_from_msg(bagio.deserialize(*raw))
             tilt = geometry.tilt_rotation(p["roll"], p["pitch"], cfg.camera_yaw_rad) if cfg.level_with_imu else None
@@ -315,12 +314,12 @@ def _write_city(bag, root: Path, city: str, cfg: BagDatasetConfig, tiles, datum,
         bar.close()
         src.close()
     if not rows:
-        raise BagDatasetError(f"{bag}: no frame could be written (skipped: {skipped or 'none'})")
+        raise BagDatasetError(f"{bag}: no frame could be written (skipped: {dict(skipped) or 'none'})")
     for r, split in zip(rows, split_tail(len(rows), cfg.test_fraction)):
         r["split"] = split
     _write_text(root, city, rows, cfg, positions, bag, spec)
     return dict(frames=len(rows), train=sum(r["split"] == "train" for r in rows),
-                test=sum(r["split"] == "test" for r in rows), positions=positions, skipped=skipped)
+                test=sum(r["split"] == "test" for r in rows), positions=positions, skipped=dict(skipped))
 
 
 def _write_rgb(path: Path, img: np.ndarray, quality: int | None = None) -> None:
