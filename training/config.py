@@ -67,6 +67,9 @@ class DataConfig:
     hard_negatives: bool = False  # batch nearby (non-overlapping) patches together
     augment_color: bool = True
     augment_mode: str = "mild"  # "mild" exposure jitter, or "strong" per-view colour randomization
+    # level every panorama by its recorded camera attitude (<city>/attitude.json: make_synth_data with the gap,
+    # geodistill bag-dataset without --level-with-imu), as evaluation's --level-attitude and the node's IMU levelling do
+    level_attitude: bool = False
 
 
 @dataclass

@@ -97,3 +97,22 @@ def test_attitude_is_rep103_and_levelling_by_it_restores_the_level_panorama(two_
             VigorDataset(tilt, level_attitude=True, **kw)
     finally:
         (tilt / "attitude.json.bak").rename(tilt / "industrial_s201" / "attitude.json")
+
+
+def test_training_levels_by_the_recorded_attitude_when_configured(two_sets):
+    from training.config import DataConfig, ModelConfig
+    from training.datasets import build_dataset
+    from training.datasets.vigor import VigorDataset
+
+    tilt, _ = two_sets
+    model = ModelConfig(sat_size_px=64, ground_height_px=128, ground_width_px=256)
+    kw = {"split": "test", "sat_size_px": 64, "meters_per_pixel": 0.2, "canvas_hw": (128, 256)}
+    raw, fixed = VigorDataset(tilt, **kw), VigorDataset(tilt, level_attitude=True, **kw)
+    plain = build_dataset(DataConfig(root=str(tilt)), model, split="test", train=False)
+    levelled = build_dataset(DataConfig(root=str(tilt), level_attitude=True), model, split="test", train=False)
+    for i in range(len(raw)):
+        assert np.array_equal(plain[i]["ground"].numpy(), raw[i]["ground"].numpy())
+        assert np.array_equal(levelled[i]["ground"].numpy(), fixed[i]["ground"].numpy())
+        assert not np.array_equal(levelled[i]["ground"].numpy(), raw[i]["ground"].numpy())
+    with pytest.raises(ValueError, match="KITTI layout has no such file"):
+        build_dataset(DataConfig(root=str(tilt), kind="kitti", level_attitude=True), model, split="test")
