@@ -1,6 +1,6 @@
 """Coarse-to-fine variants on a :mod:`fine_dump` file: the shipped estimate, the fine map's peak within R m of
 it, the fine map alone, and the fused map upsampled x4 plus W times the fine map. Prints mean / median / within
-1 m per FoV. Session 12, docs/TRAINING_RESULTS.md.
+1 m per FoV. Written in session 12; findings measured in session 13 (docs/TRAINING_RESULTS.md, "Session 13").
 
 Usage: python docs/probes/fine_analyse.py DUMP.npz [TEMPERATURE OFFSET_ROW OFFSET_COL]
 (default: the shipped student's calibration)

@@ -2,7 +2,8 @@
 :mod:`fine_analyse`. The fine map comes from the query rendered on a ``FINE_H`` x ``FINE_W`` canvas (default
 256 x 512) with a template of ``FINE_FRAC`` (default 0.5) of the patch width. Test panoramas are levelled by their
 recorded attitude; the model runs with the shipped photometric level (0.5, 4 px, template 0.5). Same heading
-draws as ``geodistill eval --seed 0``. Session 12, docs/TRAINING_RESULTS.md.
+draws as ``geodistill eval --seed 0``.
+Written in session 12; findings measured in session 13 (docs/TRAINING_RESULTS.md, "Session 13").
 
 Usage: python docs/probes/fine_dump.py CKPT DATA OUT.npz
 """

@@ -1,7 +1,8 @@
 """Evaluate a trained localizer with its learned levels' BEV template fraction set to env ``TF``.
 
 The BEV sampling grids are fixed geometry without parameters, so the same weights load at any template width.
-Arguments: those of ``geodistill eval``. Session 12, docs/TRAINING_RESULTS.md.
+Arguments: those of ``geodistill eval``.
+Written in session 12; findings measured in session 13 (docs/TRAINING_RESULTS.md, "Session 13").
 """
 
 import os

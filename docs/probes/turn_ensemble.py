@@ -1,7 +1,7 @@
 """Evaluate a localizer as a turn ensemble: env ``TTA`` = 1 (off), 2 (the pair and the pair turned half a turn) or
 4 (every quarter turn). Each turned pair's fused map is turned back and the maps are averaged. The ensemble
 cancels a constant position offset, so pass ``--offset 0 0``. Arguments: those of ``geodistill eval``.
-Session 12, docs/TRAINING_RESULTS.md.
+Written in session 12; findings measured in session 13 (docs/TRAINING_RESULTS.md, "Session 13").
 """
 
 import os
