@@ -1,18 +1,17 @@
 """Evaluate a localizer whose photometric level uses a masked ZNCC: the satellite's outside is missing data
 (Padfield's masked NCC: window moments and the template's mean over the overlap only) instead of zero-valued
 pixels, and windows that overlap the patch by less than half score -1. Arguments: those of ``geodistill eval``
-(conv form only, so slower). Session 13, docs/TRAINING_RESULTS.md.
+(the window sums always use the correlation module's FFT form). Session 13, docs/TRAINING_RESULTS.md.
 """
 
 import sys
 
 import torch
-import torch.nn.functional as F
 
 import training.models.localizer as loc_module
 from training import cli_eval
+from training.models.correlation import EPS, _fft_xcorr
 
-EPS = 1e-6
 MIN_OVERLAP = 0.5
 
 
@@ -20,8 +19,7 @@ def _own_xcorr(maps: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Kernel ``[b, c]`` over map ``[b, c]``, same size: maps ``[B, C, H, W]``, kernels ``[B, C, K, K]``."""
     b, c, h, w = maps.shape
     k = kernels.shape[-1]
-    return F.conv2d(maps.reshape(1, b * c, h, w), kernels.reshape(b * c, 1, k, k), padding=k // 2,
-                    groups=b * c).reshape(b, c, h, w)
+    return _fft_xcorr(maps.reshape(b * c, 1, h, w), kernels.reshape(b * c, 1, k, k), "own").reshape(b, c, h, w)
 
 
 def zncc_masked(sat: torch.Tensor, template: torch.Tensor, mask: torch.Tensor, fft: bool = False) -> torch.Tensor:
